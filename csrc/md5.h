@@ -1,0 +1,74 @@
+/* MD5, written from RFC 1321 ("The MD5 Message-Digest Algorithm", section 3). */
+#ifndef RG_MD5_H
+#define RG_MD5_H
+
+#include "rg_common.h"
+
+/* T[i] = floor(2^32 * abs(sin(i + 1))), RFC 1321 section 3.4. */
+static const uint32_t rg_md5_T[64] = {
+    0xd76aa478u, 0xe8c7b756u, 0x242070dbu, 0xc1bdceeeu,
+    0xf57c0fafu, 0x4787c62au, 0xa8304613u, 0xfd469501u,
+    0x698098d8u, 0x8b44f7afu, 0xffff5bb1u, 0x895cd7beu,
+    0x6b901122u, 0xfd987193u, 0xa679438eu, 0x49b40821u,
+    0xf61e2562u, 0xc040b340u, 0x265e5a51u, 0xe9b6c7aau,
+    0xd62f105du, 0x02441453u, 0xd8a1e681u, 0xe7d3fbc8u,
+    0x21e1cde6u, 0xc33707d6u, 0xf4d50d87u, 0x455a14edu,
+    0xa9e3e905u, 0xfcefa3f8u, 0x676f02d9u, 0x8d2a4c8au,
+    0xfffa3942u, 0x8771f681u, 0x6d9d6122u, 0xfde5380cu,
+    0xa4beea44u, 0x4bdecfa9u, 0xf6bb4b60u, 0xbebfbc70u,
+    0x289b7ec6u, 0xeaa127fau, 0xd4ef3085u, 0x04881d05u,
+    0xd9d4d039u, 0xe6db99e5u, 0x1fa27cf8u, 0xc4ac5665u,
+    0xf4292244u, 0x432aff97u, 0xab9423a7u, 0xfc93a039u,
+    0x655b59c3u, 0x8f0ccc92u, 0xffeff47du, 0x85845dd1u,
+    0x6fa87e4fu, 0xfe2ce6e0u, 0xa3014314u, 0x4e0811a1u,
+    0xf7537e82u, 0xbd3af235u, 0x2ad7d2bbu, 0xeb86d391u,
+};
+
+/* Per-round left-rotation amounts (RFC 1321 section 3.4, rounds 1-4). */
+static const uint8_t rg_md5_S[16] = {7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21};
+
+RG_INLINE void rg_md5_block(uint32_t st[4], const uint8_t *block) {
+    uint32_t X[16];
+    uint32_t a = st[0], b = st[1], c = st[2], d = st[3];
+    unsigned i;
+    for (i = 0; i < 16; i++) X[i] = rg_read32le(block + 4 * i);
+    for (i = 0; i < 64; i++) {
+        uint32_t f;
+        unsigned g, round = i >> 4;
+        if (round == 0) { f = (b & c) | (~b & d); g = i; }
+        else if (round == 1) { f = (b & d) | (c & ~d); g = (5u * i + 1u) & 15u; }
+        else if (round == 2) { f = b ^ c ^ d; g = (3u * i + 5u) & 15u; }
+        else { f = c ^ (b | ~d); g = (7u * i) & 15u; }
+        f = a + f + rg_md5_T[i] + X[g];
+        a = d; d = c; c = b;
+        b = b + rg_rotl32(f, rg_md5_S[(round << 2) | (i & 3u)]);
+    }
+    st[0] += a; st[1] += b; st[2] += c; st[3] += d;
+}
+
+/* MD5 of `len` bytes at `p` into `digest[16]`. */
+RG_INLINE void rg_md5(const uint8_t *p, uint64_t len, uint8_t digest[16]) {
+    uint32_t st[4] = {0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u};
+    uint8_t tail[128];
+    uint64_t full = len & ~(uint64_t)63, rest = len - full, i, tail_len;
+    for (i = 0; i < full; i += 64) rg_md5_block(st, p + i);
+    /* Padding (3.1) and length (3.2): 0x80, zeros to 56 mod 64, bit length little-endian. */
+    memset(tail, 0, sizeof tail);
+    if (rest) memcpy(tail, p + full, (size_t)rest);
+    tail[rest] = 0x80;
+    tail_len = (rest < 56) ? 64 : 128;
+    rg_write32le(tail + tail_len - 8, (uint32_t)(len << 3));
+    rg_write32le(tail + tail_len - 4, (uint32_t)(len >> 29));
+    rg_md5_block(st, tail);
+    if (tail_len == 128) rg_md5_block(st, tail + 64);
+    for (i = 0; i < 4; i++) rg_write32le(digest + 4 * i, st[i]);
+}
+
+/* libketama's hash: the first four digest bytes read little-endian. */
+RG_INLINE uint32_t rg_ketama_hash(const uint8_t *p, uint64_t len) {
+    uint8_t d[16];
+    rg_md5(p, len, d);
+    return rg_read32le(d);
+}
+
+#endif
