@@ -1,0 +1,186 @@
+"""What every placement shares: the protocol, thread splitting, and the JSON envelope."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import InvalidPlacementError
+
+__all__ = ["Placement", "from_json", "register", "split_work"]
+
+FORMAT = "ringguard.placement"
+FORMAT_VERSION = 1
+MAX_JSON_BYTES = 64 * 1024 * 1024
+MAX_NODES = 1_000_000
+
+
+@runtime_checkable
+class Placement(Protocol):
+    """The contract every placement algorithm implements (DESIGN.md, "Placement").
+
+    Batch calls return indices into :attr:`nodes`. Placements are immutable: ``add`` and
+    ``remove`` return new objects, so one placement can be shared by threads freely.
+    """
+
+    @property
+    def nodes(self) -> tuple[str, ...]: ...
+
+    def assign(self, keys: Any, *, threads: int | None = None) -> np.ndarray: ...
+
+    def node_for(self, key: str | bytes | int) -> str: ...
+
+    def replicas(self, keys: Any, n: int, *, threads: int | None = None) -> np.ndarray: ...
+
+    def add(self, node: str, weight: float = 1.0, zone: str | None = None) -> Placement: ...
+
+    def remove(self, node: str) -> Placement: ...
+
+    def to_json(self) -> str: ...
+
+
+# ---- threads ---------------------------------------------------------------------------
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_MIN_CHUNK = 16384  # below this a chunk is not worth a thread hand-off
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=max(4, 2 * (os.cpu_count() or 1)), thread_name_prefix="ringguard"
+            )
+        return _pool
+
+
+def check_threads(threads: Any) -> int:
+    """Validate the ``threads=`` argument; ``None`` means 1 (the calling thread)."""
+    if threads is None:
+        return 1
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+        raise TypeError(f"threads: expected an int >= 1 or None, got {type(threads).__name__}")
+    if threads < 1:
+        raise ValueError(f"threads: must be >= 1, got {threads}")
+    return int(threads)
+
+
+def split_work(n: int, threads: int) -> list[tuple[int, int]]:
+    """Split ``range(n)`` into at most ``threads`` contiguous chunks worth a thread each."""
+    k = max(1, min(threads, n // _MIN_CHUNK))
+    bounds = [n * i // k for i in range(k + 1)]
+    return [(bounds[i], bounds[i + 1]) for i in range(k) if bounds[i] < bounds[i + 1]]
+
+
+def run_tasks(tasks: Sequence[Callable[[], None]]) -> None:
+    """Run GIL-free kernel calls: inline if one, else on the shared pool."""
+    if len(tasks) <= 1:
+        for t in tasks:
+            t()
+        return
+    futures = [_executor().submit(t) for t in tasks[1:]]
+    tasks[0]()
+    for f in futures:
+        f.result()
+
+
+# ---- JSON envelope ---------------------------------------------------------------------
+
+_REGISTRY: dict[str, Callable[[dict[str, Any]], Any]] = {}
+
+
+def register(algorithm: str, loader: Callable[[dict[str, Any]], Any]) -> None:
+    """Register the loader of one versioned algorithm name (``"ring-xxh64@1"``)."""
+    _REGISTRY[algorithm] = loader
+
+
+def envelope(algorithm: str, body: dict[str, Any]) -> str:
+    doc = {"format": FORMAT, "version": FORMAT_VERSION, "algorithm": algorithm, **body}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def load_document(text: str | bytes | dict[str, Any]) -> dict[str, Any]:
+    """Parse and check the envelope of a placement document (untrusted input)."""
+    if isinstance(text, dict):
+        doc = text
+    else:
+        if not isinstance(text, (str, bytes, bytearray)):
+            raise TypeError(f"from_json: expected str, bytes or dict, got {type(text).__name__}")
+        if len(text) > MAX_JSON_BYTES:
+            raise InvalidPlacementError(
+                f"placement document is {len(text)} bytes, more than the {MAX_JSON_BYTES} limit"
+            )
+        try:
+            doc = json.loads(text, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidPlacementError(f"placement document is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise InvalidPlacementError("placement document: top level must be an object")
+    if doc.get("format") != FORMAT:
+        raise InvalidPlacementError(f"placement document: 'format' must be {FORMAT!r}")
+    version = doc.get("version")
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise InvalidPlacementError(
+            f"placement document: version {version!r} is not supported (this ringguard reads "
+            f"version {FORMAT_VERSION}); upgrade ringguard to read it"
+        )
+    algorithm = doc.get("algorithm")
+    if not isinstance(algorithm, str) or algorithm not in _REGISTRY:
+        raise InvalidPlacementError(
+            f"placement document: unknown algorithm {algorithm!r}; known: {sorted(_REGISTRY)}"
+        )
+    return doc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def from_json(text: str | bytes | dict[str, Any]) -> Any:
+    """Rebuild any placement from :meth:`to_json` output.
+
+    Parameters
+    ----------
+    text
+        The JSON document (or its parsed dict). It is validated as untrusted input: types,
+        sizes, the format version and the algorithm name.
+
+    Raises
+    ------
+    InvalidPlacementError
+        When the document is malformed or of an unknown version/algorithm.
+
+    Examples
+    --------
+    >>> from ringguard import Ring, from_json
+    >>> r = Ring(["a", "b"])
+    >>> from_json(r.to_json()) == r
+    True
+    """
+    doc = load_document(text)
+    return _REGISTRY[doc["algorithm"]](doc)
+
+
+def expect_keys(doc: dict[str, Any], required: set[str], where: str) -> None:
+    extra = set(doc) - required
+    missing = required - set(doc)
+    if missing or extra:
+        raise InvalidPlacementError(
+            f"{where}: missing fields {sorted(missing)}, unexpected fields {sorted(extra)}"
+        )
+
+
+def expect_node_list(value: Any) -> list[Any]:
+    if not isinstance(value, list) or not value or len(value) > MAX_NODES:
+        raise InvalidPlacementError(
+            f"placement document: 'nodes' must be a non-empty list of at most {MAX_NODES}"
+        )
+    return value
