@@ -24,25 +24,86 @@ static const uint32_t rg_md5_T[64] = {
     0xf7537e82u, 0xbd3af235u, 0x2ad7d2bbu, 0xeb86d391u,
 };
 
-/* Per-round left-rotation amounts (RFC 1321 section 3.4, rounds 1-4). */
-static const uint8_t rg_md5_S[16] = {7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21};
+/* The four auxiliary functions of RFC 1321 section 3.4, in equivalent forms that need
+ * one operation fewer: F = (x & y) | (~x & z), G = (x & z) | (y & ~z). */
+#define RG_MD5_F(x, y, z) ((z) ^ ((x) & ((y) ^ (z))))
+#define RG_MD5_G(x, y, z) ((y) ^ ((z) & ((x) ^ (y))))
+#define RG_MD5_H(x, y, z) ((x) ^ (y) ^ (z))
+#define RG_MD5_I(x, y, z) ((y) ^ ((x) | ~(z)))
+/* One operation [abcd k s i]: a = b + ((a + f(b,c,d) + X[k] + T[i]) <<< s). */
+#define RG_MD5_STEP(f, a, b, c, d, x, t, s) \
+    do { (a) += f((b), (c), (d)) + (x) + (t); (a) = rg_rotl32((a), (s)) + (b); } while (0)
 
+/* One 64-byte block (section 3.4), the 64 operations written out in their RFC order. */
 RG_INLINE void rg_md5_block(uint32_t st[4], const uint8_t *block) {
     uint32_t X[16];
     uint32_t a = st[0], b = st[1], c = st[2], d = st[3];
     unsigned i;
     for (i = 0; i < 16; i++) X[i] = rg_read32le(block + 4 * i);
-    for (i = 0; i < 64; i++) {
-        uint32_t f;
-        unsigned g, round = i >> 4;
-        if (round == 0) { f = (b & c) | (~b & d); g = i; }
-        else if (round == 1) { f = (b & d) | (c & ~d); g = (5u * i + 1u) & 15u; }
-        else if (round == 2) { f = b ^ c ^ d; g = (3u * i + 5u) & 15u; }
-        else { f = c ^ (b | ~d); g = (7u * i) & 15u; }
-        f = a + f + rg_md5_T[i] + X[g];
-        a = d; d = c; c = b;
-        b = b + rg_rotl32(f, rg_md5_S[(round << 2) | (i & 3u)]);
-    }
+    RG_MD5_STEP(RG_MD5_F, a, b, c, d, X[ 0], rg_md5_T[ 0],  7);
+    RG_MD5_STEP(RG_MD5_F, d, a, b, c, X[ 1], rg_md5_T[ 1], 12);
+    RG_MD5_STEP(RG_MD5_F, c, d, a, b, X[ 2], rg_md5_T[ 2], 17);
+    RG_MD5_STEP(RG_MD5_F, b, c, d, a, X[ 3], rg_md5_T[ 3], 22);
+    RG_MD5_STEP(RG_MD5_F, a, b, c, d, X[ 4], rg_md5_T[ 4],  7);
+    RG_MD5_STEP(RG_MD5_F, d, a, b, c, X[ 5], rg_md5_T[ 5], 12);
+    RG_MD5_STEP(RG_MD5_F, c, d, a, b, X[ 6], rg_md5_T[ 6], 17);
+    RG_MD5_STEP(RG_MD5_F, b, c, d, a, X[ 7], rg_md5_T[ 7], 22);
+    RG_MD5_STEP(RG_MD5_F, a, b, c, d, X[ 8], rg_md5_T[ 8],  7);
+    RG_MD5_STEP(RG_MD5_F, d, a, b, c, X[ 9], rg_md5_T[ 9], 12);
+    RG_MD5_STEP(RG_MD5_F, c, d, a, b, X[10], rg_md5_T[10], 17);
+    RG_MD5_STEP(RG_MD5_F, b, c, d, a, X[11], rg_md5_T[11], 22);
+    RG_MD5_STEP(RG_MD5_F, a, b, c, d, X[12], rg_md5_T[12],  7);
+    RG_MD5_STEP(RG_MD5_F, d, a, b, c, X[13], rg_md5_T[13], 12);
+    RG_MD5_STEP(RG_MD5_F, c, d, a, b, X[14], rg_md5_T[14], 17);
+    RG_MD5_STEP(RG_MD5_F, b, c, d, a, X[15], rg_md5_T[15], 22);
+    RG_MD5_STEP(RG_MD5_G, a, b, c, d, X[ 1], rg_md5_T[16],  5);
+    RG_MD5_STEP(RG_MD5_G, d, a, b, c, X[ 6], rg_md5_T[17],  9);
+    RG_MD5_STEP(RG_MD5_G, c, d, a, b, X[11], rg_md5_T[18], 14);
+    RG_MD5_STEP(RG_MD5_G, b, c, d, a, X[ 0], rg_md5_T[19], 20);
+    RG_MD5_STEP(RG_MD5_G, a, b, c, d, X[ 5], rg_md5_T[20],  5);
+    RG_MD5_STEP(RG_MD5_G, d, a, b, c, X[10], rg_md5_T[21],  9);
+    RG_MD5_STEP(RG_MD5_G, c, d, a, b, X[15], rg_md5_T[22], 14);
+    RG_MD5_STEP(RG_MD5_G, b, c, d, a, X[ 4], rg_md5_T[23], 20);
+    RG_MD5_STEP(RG_MD5_G, a, b, c, d, X[ 9], rg_md5_T[24],  5);
+    RG_MD5_STEP(RG_MD5_G, d, a, b, c, X[14], rg_md5_T[25],  9);
+    RG_MD5_STEP(RG_MD5_G, c, d, a, b, X[ 3], rg_md5_T[26], 14);
+    RG_MD5_STEP(RG_MD5_G, b, c, d, a, X[ 8], rg_md5_T[27], 20);
+    RG_MD5_STEP(RG_MD5_G, a, b, c, d, X[13], rg_md5_T[28],  5);
+    RG_MD5_STEP(RG_MD5_G, d, a, b, c, X[ 2], rg_md5_T[29],  9);
+    RG_MD5_STEP(RG_MD5_G, c, d, a, b, X[ 7], rg_md5_T[30], 14);
+    RG_MD5_STEP(RG_MD5_G, b, c, d, a, X[12], rg_md5_T[31], 20);
+    RG_MD5_STEP(RG_MD5_H, a, b, c, d, X[ 5], rg_md5_T[32],  4);
+    RG_MD5_STEP(RG_MD5_H, d, a, b, c, X[ 8], rg_md5_T[33], 11);
+    RG_MD5_STEP(RG_MD5_H, c, d, a, b, X[11], rg_md5_T[34], 16);
+    RG_MD5_STEP(RG_MD5_H, b, c, d, a, X[14], rg_md5_T[35], 23);
+    RG_MD5_STEP(RG_MD5_H, a, b, c, d, X[ 1], rg_md5_T[36],  4);
+    RG_MD5_STEP(RG_MD5_H, d, a, b, c, X[ 4], rg_md5_T[37], 11);
+    RG_MD5_STEP(RG_MD5_H, c, d, a, b, X[ 7], rg_md5_T[38], 16);
+    RG_MD5_STEP(RG_MD5_H, b, c, d, a, X[10], rg_md5_T[39], 23);
+    RG_MD5_STEP(RG_MD5_H, a, b, c, d, X[13], rg_md5_T[40],  4);
+    RG_MD5_STEP(RG_MD5_H, d, a, b, c, X[ 0], rg_md5_T[41], 11);
+    RG_MD5_STEP(RG_MD5_H, c, d, a, b, X[ 3], rg_md5_T[42], 16);
+    RG_MD5_STEP(RG_MD5_H, b, c, d, a, X[ 6], rg_md5_T[43], 23);
+    RG_MD5_STEP(RG_MD5_H, a, b, c, d, X[ 9], rg_md5_T[44],  4);
+    RG_MD5_STEP(RG_MD5_H, d, a, b, c, X[12], rg_md5_T[45], 11);
+    RG_MD5_STEP(RG_MD5_H, c, d, a, b, X[15], rg_md5_T[46], 16);
+    RG_MD5_STEP(RG_MD5_H, b, c, d, a, X[ 2], rg_md5_T[47], 23);
+    RG_MD5_STEP(RG_MD5_I, a, b, c, d, X[ 0], rg_md5_T[48],  6);
+    RG_MD5_STEP(RG_MD5_I, d, a, b, c, X[ 7], rg_md5_T[49], 10);
+    RG_MD5_STEP(RG_MD5_I, c, d, a, b, X[14], rg_md5_T[50], 15);
+    RG_MD5_STEP(RG_MD5_I, b, c, d, a, X[ 5], rg_md5_T[51], 21);
+    RG_MD5_STEP(RG_MD5_I, a, b, c, d, X[12], rg_md5_T[52],  6);
+    RG_MD5_STEP(RG_MD5_I, d, a, b, c, X[ 3], rg_md5_T[53], 10);
+    RG_MD5_STEP(RG_MD5_I, c, d, a, b, X[10], rg_md5_T[54], 15);
+    RG_MD5_STEP(RG_MD5_I, b, c, d, a, X[ 1], rg_md5_T[55], 21);
+    RG_MD5_STEP(RG_MD5_I, a, b, c, d, X[ 8], rg_md5_T[56],  6);
+    RG_MD5_STEP(RG_MD5_I, d, a, b, c, X[15], rg_md5_T[57], 10);
+    RG_MD5_STEP(RG_MD5_I, c, d, a, b, X[ 6], rg_md5_T[58], 15);
+    RG_MD5_STEP(RG_MD5_I, b, c, d, a, X[13], rg_md5_T[59], 21);
+    RG_MD5_STEP(RG_MD5_I, a, b, c, d, X[ 4], rg_md5_T[60],  6);
+    RG_MD5_STEP(RG_MD5_I, d, a, b, c, X[11], rg_md5_T[61], 10);
+    RG_MD5_STEP(RG_MD5_I, c, d, a, b, X[ 2], rg_md5_T[62], 15);
+    RG_MD5_STEP(RG_MD5_I, b, c, d, a, X[ 9], rg_md5_T[63], 21);
     st[0] += a; st[1] += b; st[2] += c; st[3] += d;
 }
 

@@ -25,7 +25,12 @@ class LoadReport:
     mean, max : float, int
         Mean and maximum of ``counts``.
     max_over_mean : float
-        ``max / mean`` (1.0 is perfect balance; 0.0 for an empty batch).
+        ``max / mean`` (1.0 is perfect balance for equal weights; 0.0 for an empty batch).
+    expected : numpy.ndarray
+        float64 fair share of each node: ``len(keys) * w_i / sum(w)`` (equal shares when the
+        placement has no weights).
+    max_over_expected : float
+        ``max(counts / expected)``: the balance measure that accounts for weights.
     """
 
     nodes: tuple[str, ...]
@@ -33,6 +38,8 @@ class LoadReport:
     mean: float
     max: int
     max_over_mean: float
+    expected: np.ndarray
+    max_over_expected: float
 
     def as_dict(self) -> dict[str, int]:
         """``{node: count}``."""
@@ -52,9 +59,17 @@ def load(placement: Placement, keys: Any, *, threads: int | None = None) -> Load
     """
     idx = placement.assign(keys, threads=threads)
     counts = np.bincount(idx, minlength=len(placement.nodes)).astype(np.int64)
-    mean = float(counts.mean()) if len(counts) else 0.0
-    mx = int(counts.max()) if len(counts) else 0
-    return LoadReport(tuple(placement.nodes), counts, mean, mx, mx / mean if mean else 0.0)
+    mean = float(counts.mean())
+    mx = int(counts.max())
+    weights = getattr(placement, "weights", None)
+    if isinstance(weights, dict) and len(weights) == len(placement.nodes):
+        w = np.array([float(weights[name]) for name in placement.nodes])
+    else:
+        w = np.ones(len(placement.nodes))
+    expected = len(idx) * w / w.sum()
+    ratio = float((counts / expected).max()) if len(idx) else 0.0
+    return LoadReport(tuple(placement.nodes), counts, mean, mx, mx / mean if mean else 0.0,
+                      expected, ratio)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,7 @@
+"""``python -m ringguard``: see :mod:`ringguard.cli`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
