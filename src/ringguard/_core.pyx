@@ -20,6 +20,9 @@ from cpython.unicode cimport PyUnicode_Check
 
 cdef extern from "Python.h":
     const char *PyUnicode_AsUTF8AndSize(object o, Py_ssize_t *size) except NULL
+    bint PyUnicode_IS_COMPACT_ASCII(object o)
+    void *PyUnicode_DATA(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
     long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
 
 
@@ -68,6 +71,8 @@ MODE_KETAMA_GT = RG_MODE_KETAMA_GT
 cdef int64_t NOGIL_MIN = 2048
 
 cdef object _np_integer = None
+# Kernels get a real address for empty buffers (never NULL + offset, which is undefined).
+cdef uint8_t _EMPTY[1]
 
 
 cdef inline void _check_mode(int mode) except *:
@@ -84,20 +89,20 @@ def xxh64(const uint8_t[::1] data not None, uint64_t seed=0):
     """XXH64 of a bytes-like object (the xxHash specification), as an int."""
     cdef uint64_t h
     with nogil:
-        h = rg_xxh64(&data[0] if data.shape[0] else NULL, <uint64_t>data.shape[0], seed)
+        h = rg_xxh64(&data[0] if data.shape[0] else _EMPTY, <uint64_t>data.shape[0], seed)
     return h
 
 
 def md5(const uint8_t[::1] data not None):
     """MD5 digest (RFC 1321) of a bytes-like object, as 16 bytes."""
     cdef uint8_t digest[16]
-    rg_md5(&data[0] if data.shape[0] else NULL, <uint64_t>data.shape[0], digest)
+    rg_md5(&data[0] if data.shape[0] else _EMPTY, <uint64_t>data.shape[0], digest)
     return <bytes>digest[:16]
 
 
 def ketama_hash(const uint8_t[::1] data not None):
     """libketama's key hash: the first 4 bytes of MD5, little-endian, as an int."""
-    return rg_ketama_hash(&data[0] if data.shape[0] else NULL, <uint64_t>data.shape[0])
+    return rg_ketama_hash(&data[0] if data.shape[0] else _EMPTY, <uint64_t>data.shape[0])
 
 
 def check_offsets(const int64_t[::1] offsets not None, Py_ssize_t datalen):
@@ -121,7 +126,7 @@ def hash_var(int mode, const uint8_t[::1] data not None, const int64_t[::1] offs
     _check_out(n, out.shape[0])
     if n == 0:
         return
-    cdef const uint8_t *dp = &data[0] if data.shape[0] else NULL
+    cdef const uint8_t *dp = &data[0] if data.shape[0] else _EMPTY
     with nogil:
         rg_hash_var(mode, dp, &offsets[0], n, &out[0])
 
@@ -134,7 +139,7 @@ def ketama_points(const uint8_t[::1] data not None, const int64_t[::1] offsets n
     _check_out(4 * n, out.shape[0])
     if n == 0:
         return
-    cdef const uint8_t *dp = &data[0] if data.shape[0] else NULL
+    cdef const uint8_t *dp = &data[0] if data.shape[0] else _EMPTY
     with nogil:
         rg_ketama_points(dp, &offsets[0], n, &out[0])
 
@@ -198,38 +203,46 @@ cdef inline bint _is_int(object item):
 
 
 cdef tuple _encode_bytes(tuple items, object offsets):
+    # One pass over the objects (they are scattered in memory: touching each once is what
+    # costs), copying into a buffer that doubles when full. ASCII str and bytes are read in
+    # place, other str through their cached UTF-8.
     import numpy as np
     cdef Py_ssize_t n = len(items), i, size = 0
-    cdef int64_t total = 0
+    cdef int64_t total = 0, cap = 16 * n + 64
     cdef int64_t[::1] offs = offsets
     cdef const char *p
+    data = np.empty(cap, dtype=np.uint8)
+    cdef uint8_t[::1] dv = data
     offs[0] = 0
     for i in range(n):
         item = items[i]
         if PyUnicode_Check(item):
-            try:
-                PyUnicode_AsUTF8AndSize(item, &size)
-            except UnicodeEncodeError as exc:
-                raise ValueError(f"keys[{i}]: str is not encodable as UTF-8 ({exc.reason})") from None
+            if PyUnicode_IS_COMPACT_ASCII(item):
+                p = <const char *>PyUnicode_DATA(item)
+                size = PyUnicode_GET_LENGTH(item)
+            else:
+                try:
+                    p = PyUnicode_AsUTF8AndSize(item, &size)
+                except UnicodeEncodeError as exc:
+                    raise ValueError(
+                        f"keys[{i}]: str is not encodable as UTF-8 ({exc.reason})") from None
         elif PyBytes_Check(item):
+            p = PyBytes_AS_STRING(item)
             size = PyBytes_GET_SIZE(item)
         elif _is_int(item):
             raise TypeError(f"keys[{i}]: mixed key types: int in a batch of str/bytes keys")
         else:
             raise TypeError(f"keys[{i}]: expected str, bytes or int, got {_describe(item)}")
+        if total + size > cap:
+            cap = max(2 * cap, total + size)
+            grown = np.empty(cap, dtype=np.uint8)
+            grown[:total] = data[:total]
+            data = grown
+            dv = data
+        if size:
+            memcpy(&dv[total], p, size)
         total += size
         offs[i + 1] = total
-    data = np.empty(max(total, 1), dtype=np.uint8)
-    cdef uint8_t[::1] dv = data
-    for i in range(n):
-        item = items[i]
-        if PyUnicode_Check(item):
-            p = PyUnicode_AsUTF8AndSize(item, &size)
-        else:
-            p = PyBytes_AS_STRING(item)
-            size = PyBytes_GET_SIZE(item)
-        if size:
-            memcpy(&dv[offs[i]], p, size)
     return "bytes", data[:total], offsets
 
 
@@ -343,7 +356,7 @@ cdef class CoreRing:
         _check_out(n, out.shape[0])
         if n == 0:
             return
-        cdef const uint8_t *dp = &data[0] if data.shape[0] else NULL
+        cdef const uint8_t *dp = &data[0] if data.shape[0] else _EMPTY
         if n < NOGIL_MIN:
             rg_assign_var(&self.ring, mode, dp, &offsets[0], n, &out[0], want_index)
         else:
