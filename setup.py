@@ -59,7 +59,9 @@ def extensions() -> list[Extension]:
         "ringguard._core",
         sources=["src/ringguard/_core.pyx"],
         include_dirs=["csrc"],
-        depends=[os.path.join("csrc", f) for f in sorted(os.listdir("csrc"))],
+        depends=[os.path.join("csrc", f) for f in sorted(os.listdir("csrc"))]
+        + [os.path.join("src", "ringguard", f) for f in sorted(os.listdir("src/ringguard"))
+           if f.endswith(".pxi")],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
     return cythonize([ext], compiler_directives=directives, language_level=3)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ringguard import reference as ref
+from ringguard.reference import ring as ref_ring
 
 PRIME32 = 2654435761
 PRIME64 = 11400714785074694797
@@ -436,7 +437,7 @@ def test_uhashring_counts_and_equal_values(monkeypatch):
     # ks = (40 * 3 * w) // 7
     assert np.bincount(ring.points()[1]).tolist() == [17 * 4, 34 * 4, 68 * 4]
     # Equal point values, forced by making every MD5 point the same value 7.
-    monkeypatch.setattr(ref, "_md5_points", lambda data: [7, 7, 7, 7])
+    monkeypatch.setattr(ref_ring, "_md5_points", lambda data: [7, 7, 7, 7])
     # uhashring: every equal point belongs to the node last in .nodes
     r = ref.Ring.ketama(["x", "z", "y"], compat="uhashring")
     assert set(r.points()[1].tolist()) == {2}

@@ -44,3 +44,7 @@ class CoreRing:
         self, first: np.ndarray, nrep: int, nnodes: int, zone_of: np.ndarray | None,
         nzones: int, out: np.ndarray,
     ) -> None: ...
+
+# --- Maglev, Rendezvous, JumpHash (_core_algos.pxi) ---
+
+# --- Redis Cluster slots, bounded loads (_core_slots.pxi) ---

@@ -420,3 +420,7 @@ cdef class CoreRing:
         with nogil:
             rg_replicas(self.ring.owners, npoints, zp, nzones, &first[0], n, nrep,
                         &out[0, 0], &seen[0], &zseen[0], &deferred[0], &gen)
+
+
+include "_core_algos.pxi"
+include "_core_slots.pxi"

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .reference import xxh64 as _xxh64
+from .reference.ring import xxh64 as _xxh64
 
 MODE_XXH64 = 0
 MODE_KETAMA_GE = 1
@@ -260,3 +260,7 @@ class CoreRing:
                 if zones is not None and len(used) == nzones and len(picked) + len(deferred) >= nrep:
                     break
             out[k, :] = (picked + deferred)[:nrep]
+
+
+from ._pycore_algos import *  # noqa: E402,F403
+from ._pycore_slots import *  # noqa: E402,F403

@@ -1,0 +1,1 @@
+# Kernels of Maglev, Rendezvous and JumpHash, included into _core.pyx.

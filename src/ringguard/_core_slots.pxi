@@ -1,0 +1,1 @@
+# Kernels of Redis Cluster slots and bounded loads, included into _core.pyx.

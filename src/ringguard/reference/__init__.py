@@ -1,0 +1,10 @@
+"""Pure-Python reference twin of every placement: slow, plain, and obviously correct.
+
+It implements ``docs/placement-contract.md`` literally (plain loops, :mod:`bisect`,
+:mod:`hashlib`, a small pure-Python XXH64). The compiled core is tested against it, and the
+benchmarks measure speed-ups against it. Same class names and signatures as the fast API.
+"""
+
+from .ring import Ring, canonical_keys, ketama_hash, ketama_keys, xxh64
+
+__all__ = ["Ring", "canonical_keys", "ketama_hash", "ketama_keys", "xxh64"]
