@@ -18,12 +18,17 @@ from .errors import InvalidPlacementError, RingGuardError
 from .placement import (
     KetamaRing,
     LoadReport,
+    MigrationPlan,
     Movement,
+    Ownership,
     Placement,
     Ring,
+    Transfer,
     from_json,
     load,
     movement,
+    ownership,
+    plan,
 )
 
 try:
@@ -36,13 +41,18 @@ __all__ = [
     "InvalidPlacementError",
     "KetamaRing",
     "LoadReport",
+    "MigrationPlan",
     "Movement",
+    "Ownership",
     "Placement",
     "Ring",
     "RingGuardError",
+    "Transfer",
     "__version__",
     "from_json",
     "load",
     "movement",
+    "ownership",
+    "plan",
     "reference",
 ]

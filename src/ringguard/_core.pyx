@@ -314,7 +314,7 @@ cdef class CoreRing:
                 raise ValueError(f"start[{i}]: bucket table is inconsistent")
         self.points, self.owners, self.start, self.direct, self.bits = points, owners, start, direct, bits
         import numpy as np
-        self.distinct_owners = int(np.unique(np.asarray(owners)).shape[0])
+        self.distinct_owners = int(np.count_nonzero(np.bincount(np.asarray(owners))))
         self.ring.points = &pv[0]
         self.ring.owners = &ov[0]
         self.ring.start = &sv[0]

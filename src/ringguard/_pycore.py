@@ -183,7 +183,7 @@ class CoreRing:
         self.points, self.owners, self.start, self.direct, self.bits = (
             points, owners, start, direct, bits,
         )
-        self.distinct_owners = int(np.unique(np.asarray(owners)).shape[0])
+        self.distinct_owners = int(np.count_nonzero(np.bincount(np.asarray(owners))))
 
     def _result(self, hashes: list[int], out: np.ndarray, want_index: bool) -> None:
         h = np.array(hashes, dtype=np.uint64)

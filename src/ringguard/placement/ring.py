@@ -115,10 +115,11 @@ def _build_index(points: np.ndarray, owners: np.ndarray) -> Any:
     """Bucket table over the top ``bits`` bits of the 64-bit hash (see csrc/rg_ring.h)."""
     npoints = len(points)
     bits = min(20, max(16, npoints.bit_length() + 2))
-    bounds = np.arange(1 << bits, dtype=np.uint64) << np.uint64(64 - bits)
-    start = np.empty((1 << bits) + 1, dtype=np.uint32)
-    start[:-1] = np.searchsorted(points, bounds, side="left")
-    start[-1] = npoints
+    # start[b] = number of points below bucket b's lower bound (points are sorted).
+    per_bucket = np.bincount((points >> np.uint64(64 - bits)).astype(np.int64),
+                             minlength=1 << bits)
+    start = np.zeros((1 << bits) + 1, dtype=np.uint32)
+    np.cumsum(per_bucket, out=start[1:])
     empty = start[:-1] == start[1:]
     direct = np.where(empty, owners[start[:-1] % npoints], -1).astype(np.int32)
     return core.CoreRing(points, owners, _readonly(start), _readonly(direct), bits)

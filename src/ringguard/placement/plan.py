@@ -1,0 +1,276 @@
+"""Exact ownership of the hash space and migration plans between two placements.
+
+For ring placements everything here is computed from the rings' points alone (no key
+sampling): a point owns the arc of hashes whose successor it is, so two rings cut the
+hash space into elementary intervals on which both owners are constant. Keys, when given,
+add per-key detail (which keys move, which gain or lose a replica).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .analysis import movement
+from .base import Placement
+
+__all__ = ["MigrationPlan", "Ownership", "ownership", "plan"]
+
+_SPACE = 1 << 64
+
+
+def _ring_arrays(p: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(points in 64-bit ring space, owners) of a ring placement, or TypeError."""
+    index = getattr(p, "_index", None)
+    if index is None or not hasattr(index, "points"):
+        raise TypeError(
+            f"{type(p).__name__} is not a ring placement; ownership and key-free plans "
+            "need Ring or Ring.ketama"
+        )
+    return np.asarray(index.points, dtype=np.uint64), np.asarray(index.owners, dtype=np.int64)
+
+
+def _exact_sums(arcs: np.ndarray, owners: np.ndarray, nnodes: int) -> list[int]:
+    """Per-owner sums of uint64 arc lengths as exact Python ints (no float rounding)."""
+    hi = np.zeros(nnodes, dtype=np.uint64)
+    lo = np.zeros(nnodes, dtype=np.uint64)
+    np.add.at(hi, owners, arcs >> np.uint64(32))
+    np.add.at(lo, owners, arcs & np.uint64(0xFFFFFFFF))
+    return [(int(h) << 32) + int(lo_) for h, lo_ in zip(hi.tolist(), lo.tolist())]
+
+
+def _arcs(points: np.ndarray) -> np.ndarray:
+    """Length of the arc each point owns: (previous point, this point], wrapping.
+
+    uint64 arithmetic wraps modulo 2**64, which is exactly the wrap-around arc of point 0;
+    a ring whose points all share one value owns the whole space through its first point.
+    """
+    arcs = np.empty_like(points)
+    arcs[1:] = points[1:] - points[:-1]
+    arcs[:1] = points[:1] - points[-1:]  # modulo 2**64 (array arithmetic wraps silently)
+    return arcs
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """Share of the hash space each node owns, exactly.
+
+    Attributes
+    ----------
+    nodes : tuple of str
+    hashes : list of int
+        Number of 64-bit hash values each node owns (sums to ``2**64``).
+    fraction : numpy.ndarray
+        ``hashes / 2**64`` as float64.
+    """
+
+    nodes: tuple[str, ...]
+    hashes: list[int]
+    fraction: np.ndarray
+
+    def as_dict(self) -> dict[str, float]:
+        """``{node: fraction}``."""
+        return dict(zip(self.nodes, self.fraction.tolist()))
+
+
+def ownership(placement: Placement) -> Ownership:
+    """Exact fraction of the hash space each node of a ring owns (from the ring's gaps).
+
+    Examples
+    --------
+    >>> from ringguard import Ring, ownership
+    >>> own = ownership(Ring(["a", "b", "c"]))
+    >>> sum(own.hashes) == 2**64
+    True
+    """
+    points, owners = _ring_arrays(placement)
+    arcs = _arcs(points)
+    sums = _exact_sums(arcs, owners, len(placement.nodes))
+    if points[0] == points[-1]:  # sorted and all equal: the arc "0" is the whole space
+        sums = [0] * len(sums)
+        sums[int(owners[0])] = _SPACE
+    return Ownership(tuple(placement.nodes), sums,
+                     np.array([s / _SPACE for s in sums], dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One contiguous run of hashes that changes owner: ``[start, end]`` inclusive."""
+
+    start: int
+    end: int
+    source: str
+    destination: str
+
+    @property
+    def size(self) -> int:
+        """Number of hash values in the range (wrapping ranges have start > end)."""
+        return (self.end - self.start) % _SPACE + 1
+
+
+@dataclass(frozen=True)
+class MigrationPlan:
+    """What changes between two placements.
+
+    Attributes
+    ----------
+    transfers : list of Transfer
+        Exact moved hash ranges (source -> destination), for ring placements.
+    flows : dict
+        ``{(source, destination): fraction of the hash space}`` from ``transfers``.
+    moved_fraction : float
+        Fraction of the hash space that changes owner.
+    key_counts : dict or None
+        With keys: ``{(source, destination): keys}``.
+    moved_keys : numpy.ndarray or None
+        With keys: indices of the keys that change primary.
+    replica_changes : dict or None
+        With keys and ``n``: ``gained`` and ``lost`` (int32 arrays, ``-1`` padded, shape
+        ``(len(keys), n)``, node indices into ``new.nodes`` / ``old.nodes``) and
+        ``copy_from`` (old node index holding the data for each key that gains a replica,
+        the first surviving old replica, ``-1`` where none survives).
+    """
+
+    old_nodes: tuple[str, ...]
+    new_nodes: tuple[str, ...]
+    transfers: list[Transfer]
+    flows: dict[tuple[str, str], float]
+    moved_fraction: float
+    key_counts: dict[tuple[str, str], int] | None = None
+    moved_keys: np.ndarray | None = None
+    replica_changes: dict[str, np.ndarray] | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (ranges as ``[start, end, source, destination]``)."""
+        out: dict[str, Any] = {
+            "old_nodes": list(self.old_nodes),
+            "new_nodes": list(self.new_nodes),
+            "moved_fraction": self.moved_fraction,
+            "flows": [[s, d, f] for (s, d), f in sorted(self.flows.items())],
+            "transfers": [[t.start, t.end, t.source, t.destination] for t in self.transfers],
+        }
+        if self.key_counts is not None:
+            out["key_counts"] = [[s, d, c] for (s, d), c in sorted(self.key_counts.items())]
+            assert self.moved_keys is not None
+            out["moved_keys"] = int(len(self.moved_keys))
+        return out
+
+    def __repr__(self) -> str:
+        rows = sorted(self.flows.items(), key=lambda kv: (-kv[1], kv[0]))
+        ws = max([len(s) for (s, _), _ in rows] + [len("source")])
+        wd = max([len(d) for (_, d), _ in rows] + [len("destination")])
+        lines = [f"MigrationPlan: {self.moved_fraction:.2%} of the hash space moves "
+                 f"in {len(self.transfers)} ranges"]
+        lines.append(f"  {'source':<{ws}}  {'destination':<{wd}}  {'share':>8}"
+                     + ("  keys" if self.key_counts is not None else ""))
+        for (s, d), f in rows[:20]:
+            keys = ""
+            if self.key_counts is not None:
+                keys = f"  {self.key_counts.get((s, d), 0):,}"
+            lines.append(f"  {s:<{ws}}  {d:<{wd}}  {f:>8.2%}{keys}")
+        if len(rows) > 20:
+            lines.append(f"  ... {len(rows) - 20} more flows")
+        return "\n".join(lines)
+
+
+def _transfers(old: Any, new: Any) -> list[Transfer]:
+    op, oo = _ring_arrays(old)
+    np_, no = _ring_arrays(new)
+    # Map owners to names shared by both, then to one integer space.
+    names = sorted(set(old.nodes) | set(new.nodes))
+    nid = {n: i for i, n in enumerate(names)}
+    old_name = np.array([nid[n] for n in old.nodes], dtype=np.int64)[oo]
+    new_name = np.array([nid[n] for n in new.nodes], dtype=np.int64)[no]
+    merged = np.sort(np.concatenate([op, np_]), kind="stable")  # two sorted runs: ~linear
+    cuts = merged[np.r_[True, merged[1:] != merged[:-1]]]
+    # Hashes in (cuts[i-1], cuts[i]] share successors in both rings: those of cuts[i].
+    so = np.searchsorted(op, cuts, side="left") % len(op)
+    sn = np.searchsorted(np_, cuts, side="left") % len(np_)
+    src, dst = old_name[so], new_name[sn]
+    moved = np.flatnonzero(src != dst)
+    if len(moved) == 0:
+        return []
+    # Consecutive elementary intervals are adjacent; merge runs with the same flow.
+    ms, md = src[moved], dst[moved]
+    brk = np.r_[True, (np.diff(moved) != 1) | (ms[1:] != ms[:-1]) | (md[1:] != md[:-1])]
+    first = moved[brk]
+    last = moved[np.r_[brk[1:], True]]
+    starts = np.where(first > 0, cuts[np.maximum(first - 1, 0)] + np.uint64(1),
+                      cuts[-1:] + np.uint64(1))  # interval 0 wraps: (last cut, first cut]
+    out = [
+        Transfer(int(a), int(b), names[int(s_)], names[int(d_)])
+        for a, b, s_, d_ in zip(starts.tolist(), cuts[last].tolist(), ms[brk].tolist(),
+                                md[brk].tolist())
+    ]
+    if len(out) > 1 and out[0].start == (out[-1].end + 1) % _SPACE and (
+        out[0].source, out[0].destination) == (out[-1].source, out[-1].destination):
+        tail = out.pop()
+        out[0] = Transfer(tail.start, out[0].end, tail.source, tail.destination)
+    return out
+
+
+def plan(old: Placement, new: Placement, keys: Any = None, *, n: int | None = None,
+         threads: int | None = None) -> MigrationPlan:
+    """Plan the move from ``old`` to ``new``.
+
+    Parameters
+    ----------
+    old, new
+        Placements; for ring placements the moved hash ranges are exact, without keys.
+    keys
+        Optional keys: adds per-(source, destination) key counts and the moving keys.
+    n
+        With keys: also compare ``n``-replica preference lists (gained/lost replicas and
+        where to copy from).
+
+    Examples
+    --------
+    >>> from ringguard import Ring, plan
+    >>> old = Ring(["a", "b", "c"])
+    >>> p = plan(old, old.add("d"))
+    >>> {dst for (_, dst) in p.flows}
+    {'d'}
+    """
+    transfers = _transfers(old, new)
+    flows: dict[tuple[str, str], float] = {}
+    exact: dict[tuple[str, str], int] = {}
+    for t in transfers:
+        exact[(t.source, t.destination)] = exact.get((t.source, t.destination), 0) + t.size
+    for k, v in exact.items():
+        flows[k] = v / _SPACE
+    moved_fraction = sum(exact.values()) / _SPACE
+    key_counts = moved_keys = changes = None
+    if keys is not None:
+        mv = movement(old, new, keys, threads=threads)
+        key_counts = {}
+        for i, j in zip(*np.nonzero(mv.matrix)):
+            a, b = mv.old_nodes[i], mv.new_nodes[j]
+            if a != b:
+                key_counts[(a, b)] = int(mv.matrix[i, j])
+        moved_keys = np.flatnonzero(mv.moved)
+        if n is not None:
+            changes = _replica_changes(old, new, keys, n, threads)
+    elif n is not None:
+        raise ValueError("n: replica changes are computed per key; pass keys as well")
+    return MigrationPlan(tuple(old.nodes), tuple(new.nodes), transfers, flows,
+                         moved_fraction, key_counts, moved_keys, changes)
+
+
+def _replica_changes(old: Any, new: Any, keys: Any, n: int, threads: Any) -> dict[str, np.ndarray]:
+    ro = np.asarray(old.replicas(keys, n, threads=threads), dtype=np.int64)
+    rn = np.asarray(new.replicas(keys, n, threads=threads), dtype=np.int64)
+    names = sorted(set(old.nodes) | set(new.nodes))
+    nid = {nm: i for i, nm in enumerate(names)}
+    o = np.array([nid[x] for x in old.nodes], dtype=np.int64)[ro]
+    w = np.array([nid[x] for x in new.nodes], dtype=np.int64)[rn]
+    in_old = (w[:, :, None] == o[:, None, :]).any(axis=2)  # new replica already held
+    in_new = (o[:, :, None] == w[:, None, :]).any(axis=2)  # old replica kept
+    gained = np.where(in_old, -1, rn).astype(np.int32)
+    lost = np.where(in_new, -1, ro).astype(np.int32)
+    # Copy source: the first old replica that survives in the new list (else -1).
+    first_kept = np.where(in_new.any(axis=1), np.argmax(in_new, axis=1), -1)
+    copy_from = np.where(first_kept >= 0, ro[np.arange(len(ro)), np.maximum(first_kept, 0)], -1)
+    copy_from = np.where((gained >= 0).any(axis=1), copy_from, -1).astype(np.int32)
+    return {"gained": gained, "lost": lost, "copy_from": copy_from}
