@@ -20,11 +20,11 @@ if os.environ.get("RINGGUARD_PUREPYTHON", "") not in ("", "0"):
     BACKEND = "python"
 else:
     try:
-        from . import _core as core  # type: ignore[no-redef]
+        from . import _core as core
 
         BACKEND = "c"
     except ImportError as exc:  # pragma: no cover - depends on the install
-        from . import _pycore as core  # type: ignore[no-redef]
+        from . import _pycore as core
 
         BACKEND = "python"
         warnings.warn(

@@ -85,11 +85,16 @@ def _from_sequence(seq: Any, ketama: bool) -> KeyBatch:
 
 
 def _from_numpy(arr: np.ndarray, ketama: bool) -> KeyBatch:
+    kind = arr.dtype.kind
+    if kind not in "iuSUOT":
+        raise TypeError(
+            f"keys: unsupported array dtype {arr.dtype}; keys must be str, bytes or integers "
+            "(integer, S, U, object or StringDType arrays)"
+        )
     if arr.ndim == 0:
         return _from_sequence([arr[()]], ketama)
     if arr.ndim != 1:
         raise ValueError(f"keys: expected a 1-D array, got shape {arr.shape}")
-    kind = arr.dtype.kind
     if kind in "iu":
         signed = kind == "i"
         values = np.ascontiguousarray(arr, dtype=np.int64 if signed else np.uint64)
@@ -110,12 +115,8 @@ def _from_numpy(arr: np.ndarray, ketama: bool) -> KeyBatch:
         return _batch(_var(data, offsets))
     if kind == "O":
         return _from_sequence(arr.tolist(), ketama)
-    if kind == "T":  # NumPy 2 StringDType: no public buffer API, read the items
-        return _from_sequence(arr.astype(object).tolist(), ketama)
-    raise TypeError(
-        f"keys: unsupported array dtype {arr.dtype}; keys must be str, bytes or integers "
-        "(integer, S, U, object or StringDType arrays)"
-    )
+    # NumPy 2 StringDType: no public buffer API, read the items.
+    return _from_sequence(arr.astype(object).tolist(), ketama)
 
 
 def _first_null(arr: Any) -> int:
@@ -140,6 +141,7 @@ def _from_arrow_array(arr: Any, base: int, ketama: bool) -> KeyPart:
         signed = values.dtype.kind == "i"
         values = np.ascontiguousarray(values, dtype=np.int64 if signed else np.uint64)
         return _ints(values.view(np.uint64), signed, ketama)
+    odt: np.dtype[Any]
     if pa.types.is_string(t) or pa.types.is_binary(t):
         odt = np.dtype("<i4")
     elif pa.types.is_large_string(t) or pa.types.is_large_binary(t):
@@ -178,6 +180,12 @@ def _from_pandas(obj: Any, ketama: bool) -> KeyBatch:
     dtype = getattr(obj, "dtype", None)
     if isinstance(dtype, np.dtype):
         return _from_numpy(obj.to_numpy(), ketama)
+    missing = np.asarray(obj.isna(), dtype=bool)
+    if missing.any():  # pd.NA / None / NaN are not keys (the same error as for a list)
+        i = int(np.argmax(missing))
+        raise TypeError(
+            f"keys[{i}]: expected str, bytes or int, got {type(obj.iloc[i]).__name__}"
+        )
     values = getattr(obj, "array", obj)
     if hasattr(values, "__arrow_array__"):
         try:
@@ -217,10 +225,13 @@ def normalize(keys: Any, *, ketama: bool = False) -> KeyBatch:
         return _from_arrow(keys, ketama)
     if module.startswith("pandas"):
         return _from_pandas(keys, ketama)
-    if isinstance(keys, (Mapping, Set)) or not hasattr(keys, "__iter__"):
+    if isinstance(keys, (Mapping, Set)):
         raise TypeError(
             f"keys: expected a key, a sequence of keys or an array, got {type(keys).__name__}"
         )
+    if isinstance(keys, (bytearray, memoryview)) or not hasattr(keys, "__iter__"):
+        # Not a container of keys (a bytearray would iterate as ints): one invalid key.
+        raise TypeError(f"keys[0]: expected str, bytes or int, got {type(keys).__name__}")
     if hasattr(keys, "__array__"):
         return _from_numpy(np.asarray(keys), ketama)
     return _from_sequence(list(keys), ketama)

@@ -100,9 +100,7 @@ def ucs4_to_utf8(cps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         while row and row[-1] == 0:
             row.pop()
         if any(0xD800 <= c <= 0xDFFF or c > 0x10FFFF for c in row):
-            raise ValueError(
-                f"keys[{i}]: not encodable as UTF-8 (surrogate or invalid code point)"
-            )
+            raise ValueError(f"keys[{i}]: not encodable as UTF-8 (surrogate or invalid code point)")
         b = "".join(map(chr, row)).encode("utf-8")
         chunks.append(b)
         offsets[i + 1] = offsets[i] + len(b)
@@ -134,9 +132,7 @@ def encode_sequence(seq: Any) -> tuple[Any, ...]:
             elif _is_int(x):
                 raise TypeError(f"keys[{i}]: mixed key types: int in a batch of str/bytes keys")
             else:
-                raise TypeError(
-                    f"keys[{i}]: expected str, bytes or int, got {type(x).__name__}"
-                )
+                raise TypeError(f"keys[{i}]: expected str, bytes or int, got {type(x).__name__}")
         offsets = np.zeros(len(parts) + 1, dtype=np.int64)
         np.cumsum([len(p) for p in parts], out=offsets[1:])
         return "bytes", np.frombuffer(b"".join(parts), dtype=np.uint8), offsets
@@ -170,7 +166,11 @@ class CoreRing:
     """Same contract as ``_core.CoreRing``: lookups with ``np.searchsorted``."""
 
     def __init__(
-        self, points: np.ndarray, owners: np.ndarray, start: np.ndarray, direct: np.ndarray,
+        self,
+        points: np.ndarray,
+        owners: np.ndarray,
+        start: np.ndarray,
+        direct: np.ndarray,
         bits: int,
     ) -> None:
         npoints = len(points)
@@ -181,7 +181,11 @@ class CoreRing:
         if np.any(np.asarray(points)[1:] < np.asarray(points)[:-1]):
             raise ValueError("points: points are not sorted")
         self.points, self.owners, self.start, self.direct, self.bits = (
-            points, owners, start, direct, bits,
+            points,
+            owners,
+            start,
+            direct,
+            bits,
         )
         self.distinct_owners = int(np.count_nonzero(np.bincount(np.asarray(owners))))
 
@@ -197,7 +201,11 @@ class CoreRing:
         self._result([_xxh64(v.to_bytes(8, "little"), 0) for v in vals], out, want_index)
 
     def assign_decimal(
-        self, mode: int, keys: np.ndarray, is_signed: bool, out: np.ndarray,
+        self,
+        mode: int,
+        keys: np.ndarray,
+        is_signed: bool,
+        out: np.ndarray,
         want_index: bool = False,
     ) -> None:
         _check_mode(mode)
@@ -228,8 +236,13 @@ class CoreRing:
         self._result([_ring_hash(mode, b) for b in items], out, want_index)
 
     def replicas(
-        self, first: np.ndarray, nrep: int, nnodes: int, zone_of: np.ndarray | None,
-        nzones: int, out: np.ndarray,
+        self,
+        first: np.ndarray,
+        nrep: int,
+        nnodes: int,
+        zone_of: np.ndarray | None,
+        nzones: int,
+        out: np.ndarray,
     ) -> None:
         n = len(first)
         if out.shape != (n, nrep):
@@ -257,7 +270,11 @@ class CoreRing:
                     deferred.append(node)
                 if len(picked) == nrep:
                     break
-                if zones is not None and len(used) == nzones and len(picked) + len(deferred) >= nrep:
+                if (
+                    zones is not None
+                    and len(used) == nzones
+                    and len(picked) + len(deferred) >= nrep
+                ):
                     break
             out[k, :] = (picked + deferred)[:nrep]
 

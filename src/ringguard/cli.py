@@ -30,7 +30,7 @@ def _report(args: argparse.Namespace) -> int:
     print(f"assigned {len(keys):,} uint64 keys in {dt * 1e3:.1f} ms "
           f"({len(keys) / dt / 1e6:.1f} M keys/s)")
     width = max(len(n) for n in nodes)
-    for name, count in zip(ring.nodes, rep.counts.tolist()):
+    for name, count in zip(ring.nodes, rep.counts.tolist(), strict=True):
         bar = "#" * int(40 * count / max(1, rep.max))
         print(f"  {name:<{width}} {count:>10,}  {bar}")
     print(f"max/mean load: {rep.max_over_mean:.3f}")
@@ -41,7 +41,7 @@ def _report(args: argparse.Namespace) -> int:
           f"{all(to == f'node{args.nodes}' for _, to, _ in mv.flows())}")
     reps = ring.replicas(keys[:5], min(3, args.nodes))
     print("preference lists (first 5 keys):")
-    for k, row in zip(keys[:5].tolist(), reps.tolist()):
+    for k, row in zip(keys[:5].tolist(), reps.tolist(), strict=True):
         print(f"  {k:>20} -> {', '.join(ring.nodes[i] for i in row)}")
     del idx
     return 0

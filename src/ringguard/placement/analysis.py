@@ -43,7 +43,7 @@ class LoadReport:
 
     def as_dict(self) -> dict[str, int]:
         """``{node: count}``."""
-        return dict(zip(self.nodes, self.counts.tolist()))
+        return dict(zip(self.nodes, self.counts.tolist(), strict=True))
 
 
 def load(placement: Placement, keys: Any, *, threads: int | None = None) -> LoadReport:
@@ -99,7 +99,7 @@ class Movement:
     def flows(self) -> list[tuple[str, str, int]]:
         """Non-empty ``(from, to, keys)`` flows between different nodes, largest first."""
         out = []
-        for i, j in zip(*np.nonzero(self.matrix)):
+        for i, j in zip(*np.nonzero(self.matrix), strict=True):
             a, b = self.old_nodes[i], self.new_nodes[j]
             if a != b:
                 out.append((a, b, int(self.matrix[i, j])))

@@ -38,7 +38,7 @@ def _exact_sums(arcs: np.ndarray, owners: np.ndarray, nnodes: int) -> list[int]:
     lo = np.zeros(nnodes, dtype=np.uint64)
     np.add.at(hi, owners, arcs >> np.uint64(32))
     np.add.at(lo, owners, arcs & np.uint64(0xFFFFFFFF))
-    return [(int(h) << 32) + int(lo_) for h, lo_ in zip(hi.tolist(), lo.tolist())]
+    return [(int(h) << 32) + int(lo_) for h, lo_ in zip(hi.tolist(), lo.tolist(), strict=True)]
 
 
 def _arcs(points: np.ndarray) -> np.ndarray:
@@ -72,7 +72,7 @@ class Ownership:
 
     def as_dict(self) -> dict[str, float]:
         """``{node: fraction}``."""
-        return dict(zip(self.nodes, self.fraction.tolist()))
+        return dict(zip(self.nodes, self.fraction.tolist(), strict=True))
 
 
 def ownership(placement: Placement) -> Ownership:
@@ -202,7 +202,7 @@ def _transfers(old: Any, new: Any) -> list[Transfer]:
     out = [
         Transfer(int(a), int(b), names[int(s_)], names[int(d_)])
         for a, b, s_, d_ in zip(starts.tolist(), cuts[last].tolist(), ms[brk].tolist(),
-                                md[brk].tolist())
+                                md[brk].tolist(), strict=True)
     ]
     if len(out) > 1 and out[0].start == (out[-1].end + 1) % _SPACE and (
         out[0].source, out[0].destination) == (out[-1].source, out[-1].destination):
@@ -245,7 +245,7 @@ def plan(old: Placement, new: Placement, keys: Any = None, *, n: int | None = No
     if keys is not None:
         mv = movement(old, new, keys, threads=threads)
         key_counts = {}
-        for i, j in zip(*np.nonzero(mv.matrix)):
+        for i, j in zip(*np.nonzero(mv.matrix), strict=True):
             a, b = mv.old_nodes[i], mv.new_nodes[j]
             if a != b:
                 key_counts[(a, b)] = int(mv.matrix[i, j])

@@ -32,7 +32,11 @@ from .base import (
 
 __all__ = ["Ring", "KetamaRing"]
 
-_MAX_POINTS = 2**31 - 1
+# Bounds that keep every weight computation finite and every ring buildable from a small
+# (possibly untrusted) document: 2**25 points is ~0.5 GB of labels while building.
+_MAX_POINTS = 2**25
+MAX_WEIGHT = 1e15
+MAX_KETAMA_WEIGHT = 2**32 - 1
 _SCALAR_KEY = (str, bytes, int, np.integer, np.str_, np.bytes_)
 
 
@@ -85,17 +89,20 @@ def _parse_nodes(nodes: Any, weights: Any) -> tuple[list[str], dict[str, Any]]:
 def _float_weight(name: str, w: Any) -> float:
     if isinstance(w, bool) or not isinstance(w, numbers.Real):
         raise TypeError(f"weights[{name!r}]: expected a number, got {type(w).__name__}")
-    f = float(w)
-    if not math.isfinite(f) or f <= 0:
-        raise ValueError(f"weights[{name!r}]: must be finite and > 0, got {w!r}")
+    try:
+        f = float(w)
+    except OverflowError:
+        f = math.inf
+    if not math.isfinite(f) or not 0 < f <= MAX_WEIGHT:
+        raise ValueError(f"weights[{name!r}]: must be finite, > 0 and <= {MAX_WEIGHT:g}, got {w!r}")
     return f
 
 
 def _int_weight(name: str, w: Any) -> int:
     if isinstance(w, bool) or not isinstance(w, numbers.Integral):
         raise TypeError(f"weights[{name!r}]: ketama weights must be int, got {type(w).__name__}")
-    if w < 1:
-        raise ValueError(f"weights[{name!r}]: must be >= 1, got {w!r}")
+    if not 1 <= int(w) <= MAX_KETAMA_WEIGHT:
+        raise ValueError(f"weights[{name!r}]: must be between 1 and 2**32-1, got {w!r}")
     return int(w)
 
 
@@ -116,8 +123,7 @@ def _build_index(points: np.ndarray, owners: np.ndarray) -> Any:
     npoints = len(points)
     bits = min(20, max(16, npoints.bit_length() + 2))
     # start[b] = number of points below bucket b's lower bound (points are sorted).
-    per_bucket = np.bincount((points >> np.uint64(64 - bits)).astype(np.int64),
-                             minlength=1 << bits)
+    per_bucket = np.bincount((points >> np.uint64(64 - bits)).astype(np.int64), minlength=1 << bits)
     start = np.zeros((1 << bits) + 1, dtype=np.uint32)
     np.cumsum(per_bucket, out=start[1:])
     empty = start[:-1] == start[1:]
@@ -132,11 +138,20 @@ class _RingBase:
     _ketama: ClassVar[bool]
     _mode: int
     _nodes: tuple[str, ...]
+    _weights: tuple[Any, ...]
     _zone_of: np.ndarray | None
     _nzones: int
 
-    __slots__ = ("_nodes", "_weights", "_mode", "_index", "_zone_of", "_nzones", "_zones",
-                 "__weakref__")
+    __slots__ = (
+        "_nodes",
+        "_weights",
+        "_mode",
+        "_index",
+        "_zone_of",
+        "_nzones",
+        "_zones",
+        "__weakref__",
+    )
 
     def _set_points(self, values: np.ndarray, owners: np.ndarray) -> None:
         if len(values) == 0:
@@ -155,7 +170,7 @@ class _RingBase:
     @property
     def weights(self) -> dict[str, Any]:
         """Weight of each node, by name."""
-        return dict(zip(self._nodes, self._weights))
+        return dict(zip(self._nodes, self._weights, strict=True))
 
     @property
     def npoints(self) -> int:
@@ -194,8 +209,9 @@ class _RingBase:
         pos = 0
         for part in batch.parts:
             for a, b in split_work(part.n, nthreads):
-                tasks.append(partial(self._kernel, part.slice(a, b), out[pos + a : pos + b],
-                                     want_index))
+                tasks.append(
+                    partial(self._kernel, part.slice(a, b), out[pos + a : pos + b], want_index)
+                )
             pos += part.n
         run_tasks(tasks)
         return out
@@ -274,8 +290,15 @@ class _RingBase:
         first = self._lookup(keys, True, nthreads, None)
         out = _check_out(out, (len(first), n))
         tasks = [
-            partial(self._index.replicas, first[a:b], n, len(self._nodes), self._zone_of,
-                    self._nzones, out[a:b])
+            partial(
+                self._index.replicas,
+                first[a:b],
+                n,
+                len(self._nodes),
+                self._zone_of,
+                self._nzones,
+                out[a:b],
+            )
             for a, b in split_work(len(first), nthreads)
         ]
         run_tasks(tasks)
@@ -386,13 +409,15 @@ class Ring(_RingBase):
         counts = [max(1, round(self._vnodes * w / mean)) for w in ws]
         if sum(counts) > _MAX_POINTS:
             raise ValueError("vnodes/weights: too many points on the ring")
-        labels = [f"{nm}#{j}" for nm, c in zip(names, counts) for j in range(c)]
+        labels = [f"{nm}#{j}" for nm, c in zip(names, counts, strict=True) for j in range(c)]
         data, offsets = _hash_labels(labels)
         values = np.empty(len(labels), dtype=np.uint64)
         core.hash_var(core.MODE_XXH64, data, offsets, values)
         counts_arr = np.asarray(counts, dtype=np.int64)
         owners = np.repeat(np.arange(len(names), dtype=np.int32), counts_arr)
-        j = np.arange(len(labels), dtype=np.int64) - np.repeat(np.cumsum(counts_arr) - counts_arr, counts_arr)
+        j = np.arange(len(labels), dtype=np.int64) - np.repeat(
+            np.cumsum(counts_arr) - counts_arr, counts_arr
+        )
         order = np.lexsort((j, _name_ranks(names)[owners], values))
         self._set_points(values[order], owners[order])
 
@@ -417,8 +442,9 @@ class Ring(_RingBase):
         names = sorted(set(zmap.values()))
         zindex = {z: i for i, z in enumerate(names)}
         self._zones = zmap
-        self._zone_of = _readonly(np.array([zindex[zmap[nm]] for nm in self._nodes],
-                                           dtype=np.int32))
+        self._zone_of = _readonly(
+            np.array([zindex[zmap[nm]] for nm in self._nodes], dtype=np.int32)
+        )
         self._nzones = len(names)
 
     @property
@@ -491,7 +517,7 @@ class Ring(_RingBase):
             "vnodes": self._vnodes,
             "nodes": [
                 {"name": nm, "weight": w, "zone": None if zones is None else zones[nm]}
-                for nm, w in zip(self._nodes, self._weights)
+                for nm, w in zip(self._nodes, self._weights, strict=True)
             ],
         }
 
@@ -500,7 +526,9 @@ class Ring(_RingBase):
         """Rebuild a ring from :meth:`to_json` output (validated as untrusted input)."""
         obj = from_json(text)
         if not isinstance(obj, cls):
-            raise InvalidPlacementError(f"document holds a {type(obj).__name__}, not a {cls.__name__}")
+            raise InvalidPlacementError(
+                f"document holds a {type(obj).__name__}, not a {cls.__name__}"
+            )
         return obj
 
 
@@ -543,7 +571,7 @@ class KetamaRing(Ring):
         else:
             self._mode = core.MODE_KETAMA_GT
             ks = [(40 * n * w) // total for w in ws]
-        labels = [f"{nm}-{k}" for nm, c in zip(names, ks) for k in range(c)]
+        labels = [f"{nm}-{k}" for nm, c in zip(names, ks, strict=True) for k in range(c)]
         data, offsets = _hash_labels(labels)
         raw = np.empty(4 * len(labels), dtype=np.uint32)
         core.ketama_points(data, offsets, raw)
@@ -572,7 +600,9 @@ class KetamaRing(Ring):
         return self._compat
 
     def __repr__(self) -> str:
-        return f"KetamaRing({len(self._nodes)} nodes, compat={self._compat!r}, points={self.npoints})"
+        return (
+            f"KetamaRing({len(self._nodes)} nodes, compat={self._compat!r}, points={self.npoints})"
+        )
 
     def add(self, node: str, weight: float = 1, zone: str | None = None) -> KetamaRing:
         """A new ketama ring with ``node`` (weight: an int >= 1) added."""
@@ -580,8 +610,8 @@ class KetamaRing(Ring):
             raise ValueError(f"node: {node!r} is already on the ring")
         if zone is not None:
             raise ValueError("zone: ketama rings have no zones")
-        return KetamaRing(list(self._nodes) + [node], weights={**self.weights, node: weight},
-                          compat=self._compat)
+        weights: dict[str, Any] = {**self.weights, node: weight}
+        return KetamaRing(list(self._nodes) + [node], weights=weights, compat=self._compat)
 
     def remove(self, node: str) -> KetamaRing:
         """A new ketama ring without ``node``."""
@@ -589,15 +619,29 @@ class KetamaRing(Ring):
             raise ValueError(f"node: {node!r} is not on the ring")
         if len(self._nodes) == 1:
             raise ValueError("node: cannot remove the last node")
-        return KetamaRing([n for n in self._nodes if n != node],
-                          weights={n: w for n, w in self.weights.items() if n != node},
-                          compat=self._compat)
+        return KetamaRing(
+            [n for n in self._nodes if n != node],
+            weights={n: w for n, w in self.weights.items() if n != node},
+            compat=self._compat,
+        )
 
     def _body(self) -> dict[str, Any]:
         return {
             "compat": self._compat,
-            "nodes": [{"name": nm, "weight": w} for nm, w in zip(self._nodes, self._weights)],
+            "nodes": [
+                {"name": nm, "weight": w} for nm, w in zip(self._nodes, self._weights, strict=True)
+            ],
         }
+
+
+def _expect_name_and_weight(node: dict[str, Any], i: int) -> None:
+    if not isinstance(node["name"], str):
+        raise InvalidPlacementError(f"nodes[{i}].name: expected a string")
+    w = node["weight"]
+    if isinstance(w, bool) or not isinstance(w, (int, float)):
+        raise InvalidPlacementError(f"nodes[{i}].weight: expected a number")
+    if "zone" in node and node["zone"] is not None and not isinstance(node["zone"], str):
+        raise InvalidPlacementError(f"nodes[{i}].zone: expected a string or null")
 
 
 def _load_ring(doc: dict[str, Any]) -> Ring:
@@ -607,6 +651,7 @@ def _load_ring(doc: dict[str, Any]) -> Ring:
         if not isinstance(node, dict):
             raise InvalidPlacementError(f"nodes[{i}]: expected an object")
         expect_keys(node, {"name", "weight", "zone"}, f"nodes[{i}]")
+        _expect_name_and_weight(node, i)
         names.append(node["name"])
         weights[node["name"]] = node["weight"]
         zones[node["name"]] = node["zone"]
@@ -633,6 +678,7 @@ def _load_ketama(doc: dict[str, Any]) -> KetamaRing:
         if not isinstance(node, dict):
             raise InvalidPlacementError(f"nodes[{i}]: expected an object")
         expect_keys(node, {"name", "weight"}, f"nodes[{i}]")
+        _expect_name_and_weight(node, i)
         names.append(node["name"])
         weights[node["name"]] = node["weight"]
     try:

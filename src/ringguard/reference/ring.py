@@ -63,7 +63,7 @@ def _read32(data: bytes, pos: int) -> int:
     return int.from_bytes(data[pos : pos + 4], "little")
 
 
-def xxh64(data: bytes, seed: int = 0) -> int:
+def xxh64(data: bytes | bytearray | memoryview, seed: int = 0) -> int:
     """Compute XXH64 of ``data`` as specified by xxHash.
 
     Parameters
@@ -359,9 +359,12 @@ def _check_name(name: Any, what: str) -> str:
 def _check_float_weight(name: str, w: Any, what: str) -> float:
     if isinstance(w, (bool, np.bool_)) or not isinstance(w, numbers.Real):
         raise TypeError(f"{what}: weight of {name!r} must be a number, got {type(w).__name__}")
-    w = float(w)
-    if not math.isfinite(w) or w <= 0.0:
-        raise ValueError(f"{what}: weight of {name!r} must be finite and > 0, got {w!r}")
+    try:
+        w = float(w)
+    except OverflowError:
+        w = math.inf
+    if not math.isfinite(w) or not 0.0 < w <= 1e15:
+        raise ValueError(f"{what}: weight of {name!r} must be finite, > 0 and <= 1e15, got {w!r}")
     return w
 
 
@@ -371,8 +374,8 @@ def _check_int_weight(name: str, w: Any, what: str) -> int:
             f"{what}: ketama weight of {name!r} must be an int >= 1, got {type(w).__name__}"
         )
     w = int(w)
-    if w < 1:
-        raise ValueError(f"{what}: ketama weight of {name!r} must be an int >= 1, got {w}")
+    if not 1 <= w <= 2**32 - 1:
+        raise ValueError(f"{what}: ketama weight of {name!r} must be in 1..2**32-1, got {w}")
     return w
 
 
