@@ -25,7 +25,7 @@ def brute_ownership(ring: Ring) -> list[int]:
     if isinstance(ring, ringguard.KetamaRing):
         vals = [v << 32 for v in vals]
     sums = [0] * len(ring.nodes)
-    for i, (v, o) in enumerate(zip(vals, owners.tolist())):
+    for i, (v, o) in enumerate(zip(vals, owners.tolist(), strict=True)):
         sums[o] += (v - vals[i - 1]) % SPACE if len(set(vals)) > 1 else 0
     if len(set(vals)) == 1:
         sums[int(owners[0])] = SPACE
@@ -63,8 +63,9 @@ def test_ownership_is_exact(ring: Ring) -> None:
 
 def test_ownership_matches_key_shares() -> None:
     ring = Ring([f"n{i}" for i in range(8)], vnodes=40)
-    keys = np.random.default_rng(3).integers(0, 2**63, 400_000 if not SMALL else 20_000,
-                                             dtype=np.int64)
+    keys = np.random.default_rng(3).integers(
+        0, 2**63, 400_000 if not SMALL else 20_000, dtype=np.int64
+    )
     share = np.bincount(ring.assign(keys), minlength=8) / len(keys)
     assert np.allclose(share, ownership(ring).fraction, atol=0.01 if not SMALL else 0.03)
 
@@ -78,22 +79,22 @@ def check_plan_against_brute_force(old: Ring, new: Ring, keys: list) -> None:
     p = plan(old, new, keys)
     a = [old.nodes[i] for i in old.assign(keys).tolist()]
     b = [new.nodes[i] for i in new.assign(keys).tolist()]
-    for h, src, dst in zip(key_hash64(old, keys), a, b):
+    for h, src, dst in zip(key_hash64(old, keys), a, b, strict=True):
         hits = [t for t in p.transfers if in_range(h, t.start, t.end)]
         if src == dst:
             assert hits == []
         else:
             assert [(t.source, t.destination) for t in hits] == [(src, dst)]
     counts: dict[tuple[str, str], int] = {}
-    for src, dst in zip(a, b):
+    for src, dst in zip(a, b, strict=True):
         if src != dst:
             counts[(src, dst)] = counts.get((src, dst), 0) + 1
     assert p.key_counts == counts
     assert p.moved_keys is not None
-    assert p.moved_keys.tolist() == [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    assert p.moved_keys.tolist() == [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
     # Transfers never overlap, and they add up to the reported flows exactly.
     spans = sorted((t.start, t.start + t.size - 1) for t in p.transfers)
-    assert all(a_end < b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+    assert all(a_end < b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False))
     assert sum(t.size for t in p.transfers) / SPACE == p.moved_fraction
 
 
@@ -163,7 +164,9 @@ def test_plan_report_and_dict() -> None:
     doc = json.loads(json.dumps(p.to_dict()))
     assert doc["new_nodes"] == ["alpha", "beta", "gamma", "delta"]
     assert sum(c for _, _, c in doc["key_counts"]) == doc["moved_keys"]
-    assert movement(old, old.add("delta"), [f"k{i}" for i in range(1000)]).count == doc["moved_keys"]
+    assert (
+        movement(old, old.add("delta"), [f"k{i}" for i in range(1000)]).count == doc["moved_keys"]
+    )
 
 
 def test_identical_placements_plan_nothing() -> None:

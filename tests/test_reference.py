@@ -539,7 +539,9 @@ def test_replicas_zones_deferred_order():
     for key in keys:
         row = ring.replicas(key, 3)[0].tolist()
         assert row == _literal_replicas(ring, key, 3, ring.zones)
-        assert {ring.zones[ring.nodes[i]] for i in row[:2]} == {1, 2}
+        zones = ring.zones
+        assert zones is not None
+        assert {zones[ring.nodes[i]] for i in row[:2]} == {1, 2}
 
 
 # ---------------------------------------------------------------------------
@@ -608,17 +610,17 @@ def test_ring_bad_arguments():
         (lambda: ref.Ring({"a": -1.0}), ValueError, "nodes"),
         (lambda: ref.Ring(["a"], weights={"a": float("nan")}), ValueError, "weights"),
         (lambda: ref.Ring(["a"], weights={"a": float("inf")}), ValueError, "weights"),
-        (lambda: ref.Ring(["a"], weights={"a": "2"}), TypeError, "weights"),
+        (lambda: ref.Ring(["a"], weights={"a": "2"}), TypeError, "weights"),  # type: ignore[dict-item]
         (lambda: ref.Ring(["a"], weights={"a": True}), TypeError, "weights"),
         (lambda: ref.Ring(["a"], weights={"zz": 1.0}), ValueError, "weights"),
-        (lambda: ref.Ring(["a"], weights=[1.0]), TypeError, "weights"),
+        (lambda: ref.Ring(["a"], weights=[1.0]), TypeError, "weights"),  # type: ignore[arg-type]
         (lambda: ref.Ring({"a": 1.0}, weights={"a": 1.0}), ValueError, "weights"),
         (lambda: ref.Ring(["a"], vnodes=0), ValueError, "vnodes"),
-        (lambda: ref.Ring(["a"], vnodes=1.5), TypeError, "vnodes"),
+        (lambda: ref.Ring(["a"], vnodes=1.5), TypeError, "vnodes"),  # type: ignore[arg-type]
         (lambda: ref.Ring(["a"], vnodes=True), TypeError, "vnodes"),
         (lambda: ref.Ring(["a", "b"], zones={"a": "z"}), ValueError, "zones"),
         (lambda: ref.Ring(["a"], zones={"a": "z", "q": "z"}), ValueError, "zones"),
-        (lambda: ref.Ring(["a"], zones=["z"]), TypeError, "zones"),
+        (lambda: ref.Ring(["a"], zones=["z"]), TypeError, "zones"),  # type: ignore[arg-type]
         (lambda: ref.Ring.ketama([]), ValueError, "nodes"),
         (lambda: ref.Ring.ketama(["a"], compat="memcached"), ValueError, "compat"),
         (lambda: ref.Ring.ketama({"a": 1.5}), TypeError, "nodes"),
@@ -636,7 +638,7 @@ def test_ring_bad_calls():
     ring = ref.Ring(["a", "b", "c"], vnodes=4)
     for n, exc in ((0, ValueError), (4, ValueError), (-1, ValueError), (1.0, TypeError)):
         with pytest.raises(exc, match="^n: "):
-            ring.replicas(["k"], n)
+            ring.replicas(["k"], n)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="node"):
         ring.remove("zz")
     with pytest.raises(ValueError, match="node"):
@@ -656,9 +658,9 @@ def test_ring_bad_calls():
     with pytest.raises(ValueError, match="zone"):
         k.add("b", zone="z")
     with pytest.raises(TypeError, match=r"^key: "):
-        ring.node_for(1.5)
+        ring.node_for(1.5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"^key: "):
-        ring.node_for(["a"])
+        ring.node_for(["a"])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^key: "):
         ring.node_for(2**64)
     with pytest.raises(ValueError, match=r"^key: "):
