@@ -44,6 +44,9 @@ class CoreRing:
         self, first: np.ndarray, nrep: int, nnodes: int, zone_of: np.ndarray | None,
         nzones: int, out: np.ndarray,
     ) -> None: ...
+def route(
+    prefs: np.ndarray, up: np.ndarray, out_node: np.ndarray, out_pos: np.ndarray
+) -> None: ...
 
 # --- Maglev, Rendezvous, JumpHash (_core_algos.pxi) ---
 

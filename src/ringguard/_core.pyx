@@ -10,7 +10,7 @@ binary works with NumPy 1.x and 2.x.
 This is an internal module: use :mod:`ringguard` instead.
 """
 
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_GET_SIZE
 from cpython.long cimport PyLong_AsUnsignedLongLong, PyLong_Check
@@ -24,6 +24,12 @@ cdef extern from "Python.h":
     void *PyUnicode_DATA(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
     long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
+
+
+cdef extern from "rg_route.h" nogil:
+    void rg_route(const int32_t *prefs, int64_t n, int32_t r, const uint8_t *up,
+                  int32_t *out_node, int8_t *out_pos)
+    int64_t rg_check_indices(const int32_t *a, int64_t length, int32_t nnodes)
 
 
 cdef extern from "rg_ring.h" nogil:
@@ -421,6 +427,31 @@ cdef class CoreRing:
         with nogil:
             rg_replicas(self.ring.owners, npoints, zp, nzones, &first[0], n, nrep,
                         &out[0, 0], &seen[0], &zseen[0], &deferred[0], &gen)
+
+
+def route(const int32_t[:, ::1] prefs not None, const uint8_t[::1] up not None,
+          int32_t[::1] out_node not None, int8_t[::1] out_pos not None):
+    """Acting node (first replica flagged up) and its position for every preference list.
+
+    ``prefs`` is ``(n_keys, r)`` node indices, ``up`` one flag per node; writes ``-1`` where
+    no replica is up. Raises ``ValueError`` naming the first entry that is not a node index.
+    """
+    cdef int64_t n = prefs.shape[0], bad
+    cdef int32_t r = <int32_t>prefs.shape[1]
+    cdef int32_t nnodes = <int32_t>up.shape[0]
+    if r < 1 or r > 127:
+        raise ValueError(f"prefs: need 1..127 replicas per key, got {r}")
+    _check_out(n, out_node.shape[0])
+    _check_out(n, out_pos.shape[0])
+    if n == 0:
+        return
+    with nogil:
+        bad = rg_check_indices(&prefs[0, 0], n * r, nnodes)
+    if bad >= 0:
+        raise ValueError(f"prefs[{bad // r}, {bad % r}]: {prefs[bad // r, bad % r]} is not a "
+                         f"node index in 0..{nnodes - 1}")
+    with nogil:
+        rg_route(&prefs[0, 0], n, r, &up[0], &out_node[0], &out_pos[0])
 
 
 include "_core_algos.pxi"

@@ -279,5 +279,26 @@ class CoreRing:
             out[k, :] = (picked + deferred)[:nrep]
 
 
+def route(prefs: np.ndarray, up: np.ndarray, out_node: np.ndarray, out_pos: np.ndarray) -> None:
+    """Same contract as ``_core.route``."""
+    n, r = prefs.shape
+    if not 1 <= r <= 127:
+        raise ValueError(f"prefs: need 1..127 replicas per key, got {r}")
+    _check_out(n, len(out_node))
+    _check_out(n, len(out_pos))
+    flat = np.asarray(prefs).reshape(-1)
+    bad = (flat < 0) | (flat >= len(up))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"prefs[{i // r}, {i % r}]: {flat[i]} is not a node index in "
+                         f"0..{len(up) - 1}")
+    for k, row in enumerate(np.asarray(prefs).tolist()):
+        out_node[k], out_pos[k] = -1, -1
+        for j, node in enumerate(row):
+            if up[node]:
+                out_node[k], out_pos[k] = node, j
+                break
+
+
 from ._pycore_algos import *  # noqa: E402,F403
 from ._pycore_slots import *  # noqa: E402,F403
