@@ -16,14 +16,17 @@ from . import reference
 from ._backend import BACKEND
 from .errors import InvalidPlacementError, RingGuardError
 from .placement import (
+    REDIS_SLOTS,
     KetamaRing,
     LoadReport,
     Movement,
     Placement,
+    RedisSlots,
     Ring,
     from_json,
     load,
     movement,
+    redis_slot,
 )
 
 try:
@@ -38,11 +41,14 @@ __all__ = [
     "LoadReport",
     "Movement",
     "Placement",
+    "REDIS_SLOTS",
+    "RedisSlots",
     "Ring",
     "RingGuardError",
     "__version__",
     "from_json",
     "load",
     "movement",
+    "redis_slot",
     "reference",
 ]
