@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._backend import core
-from .._keys import KeyPart, normalize
+from .._keys import KeyBatch, KeyPart, normalize
 from ..errors import InvalidPlacementError
 from .base import (
     check_threads,
@@ -34,6 +34,15 @@ __all__ = ["Ring", "KetamaRing"]
 
 _MAX_POINTS = 2**31 - 1
 _SCALAR_KEY = (str, bytes, int, np.integer, np.str_, np.bytes_)
+
+
+def _check_max_load(max_load: Any) -> float:
+    if isinstance(max_load, (bool, np.bool_)) or not isinstance(max_load, numbers.Real):
+        raise TypeError(f"max_load: expected a number >= 1, got {type(max_load).__name__}")
+    c = float(max_load)
+    if not math.isfinite(c) or c < 1:
+        raise ValueError(f"max_load: must be finite and >= 1, got {max_load!r}")
+    return c
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -131,6 +140,7 @@ class _RingBase:
     _ketama: ClassVar[bool]
     _mode: int
     _nodes: tuple[str, ...]
+    _weights: tuple[Any, ...]
     _zone_of: np.ndarray | None
     _nzones: int
 
@@ -189,6 +199,10 @@ class _RingBase:
         nthreads = check_threads(threads)
         batch = normalize(keys, ketama=self._ketama)
         out = _check_out(out, (batch.n,))
+        return self._lookup_batch(batch, want_index, nthreads, out)
+
+    def _lookup_batch(self, batch: KeyBatch, want_index: bool, nthreads: int,
+                      out: np.ndarray) -> np.ndarray:
         tasks = []
         pos = 0
         for part in batch.parts:
@@ -199,7 +213,26 @@ class _RingBase:
         run_tasks(tasks)
         return out
 
-    def assign(self, keys: Any, *, threads: int | None = None, out: Any = None) -> np.ndarray:
+    def capacities(self, n_keys: int, max_load: float) -> np.ndarray:
+        """Per-node capacities of bounded-load assignment for a batch of ``n_keys``.
+
+        ``ceil(max_load * n_keys * w_i / sum(w))`` (contract section 7), as int64.
+
+        Examples
+        --------
+        >>> from ringguard import Ring
+        >>> Ring(["a", "b", "c"]).capacities(1000, 1.25).tolist()
+        [417, 417, 417]
+        """
+        c = _check_max_load(max_load)
+        if isinstance(n_keys, bool) or not isinstance(n_keys, (int, np.integer)) or n_keys < 0:
+            raise ValueError(f"n_keys: expected an int >= 0, got {n_keys!r}")
+        total = math.fsum(self._weights)
+        m = int(n_keys)
+        return np.array([math.ceil(c * m * w / total) for w in self._weights], dtype=np.int64)
+
+    def assign(self, keys: Any, *, threads: int | None = None, out: Any = None,
+               max_load: float | None = None) -> np.ndarray:
         """Node index of every key (the first point at or after the key's hash).
 
         Parameters
@@ -211,6 +244,16 @@ class _RingBase:
             Split the batch over this many threads (GIL-free kernels); default 1.
         out
             Optional int32 array of ``len(keys)`` to write into.
+        max_load
+            Consistent hashing with bounded loads (Mirrokni, Thorup, Zadimoghaddam,
+            arXiv:1608.01350): a float ``c >= 1``. Node ``i`` (weight ``w_i``) takes at most
+            ``ceil(c * len(keys) * w_i / sum(w))`` keys of this batch (:meth:`capacities`),
+            so ``max / mean <= c`` up to that rounding. Keys are placed in batch order, each
+            at the first node with room walking clockwise from its point, so **a key's node
+            depends on the whole batch and its order**: the same key may land elsewhere in
+            another batch. The walk is sequential: ``threads`` only splits the hashing, not
+            the walk. ``ValueError`` before any work for ``c < 1`` or capacities that
+            cannot hold the batch.
 
         Returns
         -------
@@ -219,12 +262,31 @@ class _RingBase:
 
         Examples
         --------
+        >>> import numpy as np
         >>> from ringguard import Ring
         >>> ring = Ring(["a", "b", "c"])
         >>> ring.assign(["order:1", "order:2"]).tolist()  # doctest: +SKIP
         [2, 0]
+        >>> counts = np.bincount(ring.assign(np.arange(900), max_load=1.1), minlength=3)
+        >>> int(counts.max()) <= 330
+        True
         """
-        return self._lookup(keys, False, threads, out)
+        if max_load is None:
+            return self._lookup(keys, False, threads, out)
+        c = _check_max_load(max_load)
+        nthreads = check_threads(threads)
+        batch = normalize(keys, ketama=self._ketama)
+        cap = self.capacities(batch.n, c)
+        owners = self._index.owners
+        room = int(cap[np.unique(owners)].sum())
+        if room < batch.n:
+            raise ValueError(
+                f"max_load: capacities hold {room} keys, fewer than the {batch.n} given"
+            )
+        out = _check_out(out, (batch.n,))
+        first = self._lookup_batch(batch, True, nthreads, np.empty(batch.n, dtype=np.int32))
+        core.assign_bounded(owners, first, cap, out)
+        return out
 
     def node_for(self, key: str | bytes | int) -> str:
         """Name of the node that owns one key.

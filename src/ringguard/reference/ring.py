@@ -641,7 +641,9 @@ class Ring:
             i = 0
         return i
 
-    def assign(self, keys: Any, *, threads: int | None = None) -> np.ndarray:
+    def assign(
+        self, keys: Any, *, threads: int | None = None, max_load: float | None = None
+    ) -> np.ndarray:
         """Return the node index of every key.
 
         Parameters
@@ -650,13 +652,44 @@ class Ring:
             See :func:`canonical_keys`.
         threads : int, optional
             Accepted for API compatibility and ignored.
+        max_load : float, optional
+            Bounded loads (contract section 7): each node takes at most
+            ``ceil(max_load * len(keys) * w / sum(w))`` keys of the batch.
 
         Returns
         -------
         numpy.ndarray
             int32 array, one index into :attr:`nodes` per key.
         """
+        if max_load is not None:
+            return self._assign_bounded(keys, max_load)
         out = [self._point_owners[self._point_index(h)] for h in self._key_hashes(keys)]
+        return np.array(out, dtype=np.int32)
+
+    def _assign_bounded(self, keys: Any, max_load: Any) -> np.ndarray:
+        """Contract section 7, literally."""
+        if isinstance(max_load, (bool, np.bool_)) or not isinstance(max_load, numbers.Real):
+            raise TypeError(f"max_load: must be a number, got {type(max_load).__name__}")
+        c = float(max_load)
+        if not math.isfinite(c) or c < 1:
+            raise ValueError(f"max_load: must be finite and >= 1, got {max_load!r}")
+        hashes = self._key_hashes(keys)
+        m = len(hashes)
+        total = math.fsum(self._weights.values())
+        cap = [math.ceil(c * m * self._weights[name] / total) for name in self._nodes]
+        owning = set(self._point_owners)
+        if sum(cap[i] for i in owning) < m:
+            raise ValueError("max_load: the capacities cannot hold every key")
+        count = [0] * len(self._nodes)
+        out = []
+        npoints = len(self._point_owners)
+        for h in hashes:
+            pos = self._point_index(h)
+            while count[self._point_owners[pos]] >= cap[self._point_owners[pos]]:
+                pos = (pos + 1) % npoints
+            node = self._point_owners[pos]
+            count[node] += 1
+            out.append(node)
         return np.array(out, dtype=np.int32)
 
     def node_for(self, key: str | bytes | int) -> str:
