@@ -439,6 +439,22 @@ def _check_zones(zones: Any, names: list[str]) -> dict[str, Any] | None:
     return {name: zones[name] for name in names}
 
 
+def _check_pairs(pairs: Any, names: list[str]) -> dict[str, str] | None:
+    """Contract section 8: every node in exactly one pair of two distinct nodes."""
+    if pairs is None:
+        return None
+    partner: dict[str, str] = {}
+    for i, (a, b) in enumerate(pairs):
+        if a not in names or b not in names:
+            raise ValueError(f"pairs[{i}]: unknown node")
+        if a == b or a in partner or b in partner:
+            raise ValueError(f"pairs[{i}]: each node must be in exactly one pair")
+        partner[a], partner[b] = b, a
+    if len(partner) != len(names):
+        raise ValueError("pairs: every node must be in exactly one pair")
+    return partner
+
+
 def _single_key_error(exc: Exception) -> Exception:
     """Re-word a ``keys[0]: ...`` error for single-key calls (``key: ...``)."""
     message = str(exc)
@@ -483,6 +499,7 @@ class Ring:
         weights: Mapping[str, float] | None = None,
         zones: Mapping[str, Any] | None = None,
         vnodes: int = 160,
+        pairs: Iterable[tuple[str, str]] | None = None,
     ) -> None:
         names, raw = _parse_nodes(nodes, weights)
         where = "nodes" if isinstance(nodes, Mapping) else "weights"
@@ -490,6 +507,7 @@ class Ring:
         self._init_common(names, weight_of)
         self._vnodes: int | None = _check_vnodes(vnodes)
         self._zones: dict[str, Any] | None = _check_zones(zones, names)
+        self._partner: dict[str, str] | None = _check_pairs(pairs, names)
         self._algorithm = _XXH64_ALGORITHM
         self._compat: str | None = None
         self._build_xxh64_points()
@@ -527,6 +545,7 @@ class Ring:
         self._init_common(names, weight_of)
         self._vnodes = None
         self._zones = None
+        self._partner = None
         self._algorithm = _KETAMA_ALGORITHM
         self._compat = compat
         self._build_ketama_points()
@@ -752,7 +771,9 @@ class Ring:
                 break
         return (picked + deferred)[:n]
 
-    def replicas(self, keys: Any, n: int, *, threads: int | None = None) -> np.ndarray:
+    def replicas(
+        self, keys: Any, n: int, *, threads: int | None = None, strategy: str | None = None
+    ) -> np.ndarray:
         """Return ``n`` distinct nodes for every key (contract section 5).
 
         Parameters
@@ -772,6 +793,21 @@ class Ring:
         if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
             raise TypeError(f"n: must be an int, got {type(n).__name__}")
         n = int(n)
+        if strategy is None:
+            strategy = "ring" if self._partner is None else "pairs"
+        if strategy == "pairs":
+            if self._partner is None:
+                raise ValueError("strategy: 'pairs' needs a ring built with pairs=")
+            if not 1 <= n <= 2:
+                raise ValueError(f"n: with pairs, n must be 1 or 2, got {n}")
+            rows = []
+            for h in self._key_hashes(keys):
+                primary = self._point_owners[self._point_index(h)]
+                partner = self._index[self._partner[self._nodes[primary]]]
+                rows.append([primary, partner][:n])
+            return np.array(rows, dtype=np.int32).reshape(len(rows), n)
+        if strategy != "ring":
+            raise ValueError(f"strategy: expected 'ring', 'pairs' or None, got {strategy!r}")
         if not 1 <= n <= self._owning_nodes:
             raise ValueError(
                 f"n: must be between 1 and {self._owning_nodes} "
