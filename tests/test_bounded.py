@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import pathlib
 import random
 
 import numpy as np
@@ -167,3 +169,13 @@ def test_random_weights_parity() -> None:
         c = rng.uniform(1.0, 1.5)
         ring, rref = Ring(nodes, vnodes=16), ref.Ring(nodes, vnodes=16)
         assert np.array_equal(ring.assign(keys, max_load=c), rref.assign(keys, max_load=c))
+
+
+def test_golden_fixture() -> None:
+    doc = json.loads((pathlib.Path(__file__).parent / "vectors" / "bounded_pairs.json")
+                     .read_text())["bounded"]
+    keys = [f"key:{i}" for i in range(doc["n_keys"])]
+    ring = Ring(doc["nodes"], vnodes=doc["vnodes"])
+    assert ring.assign(keys, max_load=doc["max_load"]).tolist() == doc["assign"]
+    rref = ref.Ring(doc["nodes"], vnodes=doc["vnodes"])
+    assert rref.assign(keys, max_load=doc["max_load"]).tolist() == doc["assign"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import pathlib
 import pickle
 
 import numpy as np
@@ -165,3 +166,12 @@ def test_property_partner_is_fixed(npairs: int, rnd: object, keys: list[str]) ->
     assert np.array_equal(rows, ref.Ring(nodes, vnodes=6, pairs=pairs).replicas(keys, 2))
     for p, s in rows.tolist():
         assert p != s and ring.partner(ring.nodes[p]) == ring.nodes[s]
+
+
+def test_golden_fixture() -> None:
+    doc = json.loads((pathlib.Path(__file__).parent / "vectors" / "bounded_pairs.json")
+                     .read_text())["pairs"]
+    keys = [f"key:{i}" for i in range(doc["n_keys"])]
+    pairs = [tuple(p) for p in doc["pairs"]]
+    ring = Ring(doc["nodes"], vnodes=doc["vnodes"], pairs=pairs)
+    assert ring.replicas(keys, 2).tolist() == doc["replicas"]

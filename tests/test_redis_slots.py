@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import ringguard
 from ringguard import InvalidPlacementError, RedisSlots, from_json, redis_slot
@@ -448,3 +449,63 @@ def test_from_a_live_cluster_slots_reply(redis_cluster_node: Any) -> None:
     port = client.connection_pool.connection_kwargs["port"]
     assert len(rs.nodes) == 1 and rs.nodes[0].endswith(f":{port}")
     assert rs.assign(["a", "b"]).tolist() == [0, 0]
+
+
+# ---- golden fixture and a state machine ----------------------------------------------------
+
+VECTORS = pathlib.Path(__file__).parent / "vectors" / "redis_slots.json"
+
+
+def test_golden_fixture_from_redis_server() -> None:
+    doc = json.loads(VECTORS.read_text(encoding="utf-8"))
+    assert core.crc16(doc["crc16_check"]["input"].encode()) == doc["crc16_check"]["crc16"]
+    keys = [k for k, _ in doc["str_keys"]]
+    expected = [s for _, s in doc["str_keys"]]
+    assert redis_slot(keys).tolist() == expected
+    assert ref.redis_slot(keys).tolist() == expected
+    ints = np.array([v for v, _ in doc["int64_keys"]], dtype=np.int64)
+    assert redis_slot(ints).tolist() == [s for _, s in doc["int64_keys"]]
+
+
+class RedisSlotsMachine(RuleBasedStateMachine):
+    """add/remove against a dict model {slot: node}: only the joining/leaving node's slots
+    move, coverage stays complete, and counts stay within one of each other."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rs = RedisSlots.even(["n0", "n1"])
+        self.model = {s: self.rs.nodes[o] for s, o in enumerate(self.rs.slot_table.tolist())}
+        self.counter = 2
+
+    @rule()
+    def add(self) -> None:
+        name = f"n{self.counter}"
+        self.counter += 1
+        new = self.rs.add(name)
+        owners = [new.nodes[o] for o in new.slot_table.tolist()]
+        moved = [s for s in range(16384) if owners[s] != self.model[s]]
+        assert {owners[s] for s in moved} <= {name}
+        assert len(moved) == 16384 // len(new.nodes)
+        self.rs, self.model = new, dict(enumerate(owners))
+
+    @precondition(lambda self: len(self.rs.nodes) > 1)
+    @rule(data=st.data())
+    def remove(self, data: st.DataObject) -> None:
+        name = data.draw(st.sampled_from(self.rs.nodes))
+        new = self.rs.remove(name)
+        owners = [new.nodes[o] for o in new.slot_table.tolist()]
+        assert all(owners[s] == self.model[s] for s in range(16384) if self.model[s] != name)
+        self.rs, self.model = new, dict(enumerate(owners))
+
+    @invariant()
+    def balanced_and_round_trips(self) -> None:
+        counts = self.rs.slot_counts()
+        assert sum(counts.values()) == 16384
+        assert max(counts.values()) - min(counts.values()) <= 1
+        assert from_json(self.rs.to_json()) == self.rs
+
+
+RedisSlotsMachine.TestCase.settings = settings(
+    max_examples=15 if FAST else 5, stateful_step_count=8, deadline=None
+)
+test_redis_slots_state_machine = RedisSlotsMachine.TestCase
