@@ -122,6 +122,11 @@ def test_membership_changes_keep_pairs() -> None:
         Ring(["a", "b"], pairs=[("a", "b")]).remove_pair("a")
     with pytest.raises(ValueError, match="use add"):
         Ring(["a", "b"]).add_pair("c", "d")
+    rref = ref.Ring(["a", "b"], pairs=[("a", "b")])
+    with pytest.raises(ValueError, match="pairs"):
+        rref.add("c")
+    with pytest.raises(ValueError, match="pairs"):
+        rref.remove("a")
 
 
 def test_json_pairs_field_only_when_set() -> None:

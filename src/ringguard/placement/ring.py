@@ -442,6 +442,18 @@ class Ring(_RingBase):
         replicas in distinct zones first.
     vnodes
         Points per node of average weight (default 160).
+    pairs
+        Optional dual-machine pairs ``[(a, b), ...]`` (copysets): every node in exactly one
+        pair, so the node count must be even. Primaries still come from the ring (pairs
+        never move a key's primary); :meth:`replicas` then gives the primary's partner as
+        the standby (``strategy="pairs"``, the default when pairs are set; ``n`` is 1 or
+        2), and zones, if any, only apply to ``strategy="ring"``. The trade-off: with ring
+        successors each node's keys have standbys on many nodes, so *every* double node
+        failure loses some keys but each loses few, and a failed node's load spreads; with
+        fixed pairs only the failure of both nodes of a pair loses data (for 10 nodes, 5 of
+        the 45 double failures), but that failure loses the pair's whole share, and a
+        failed node's load all falls on its partner. :meth:`add`/:meth:`remove` are
+        refused on a paired ring: use :meth:`add_pair`/:meth:`remove_pair`.
 
     Examples
     --------

@@ -861,6 +861,8 @@ class Ring:
         name = _check_name(node, "node")
         if name in self._index:
             raise ValueError(f"node: {name!r} is already a node")
+        if self._partner is not None:
+            raise ValueError("node: the ring has pairs; nodes join two at a time")
         if self._algorithm == _KETAMA_ALGORITHM:
             if zone is not None:
                 raise ValueError("zone: ketama rings have no zones")
@@ -900,6 +902,8 @@ class Ring:
             raise ValueError(f"node: {node!r} is not a node")
         if len(self._nodes) == 1:
             raise ValueError(f"node: cannot remove {node!r}, the last node")
+        if self._partner is not None:
+            raise ValueError(f"node: the ring has pairs; {node!r} cannot leave its partner alone")
         names = [name for name in self._nodes if name != node]
         weights = {name: self._weights[name] for name in names}
         if self._algorithm == _KETAMA_ALGORITHM:
