@@ -73,6 +73,20 @@ RG_INLINE void rg_slots_decimal(const uint64_t *keys, int is_signed, int64_t n, 
     }
 }
 
+/* Node of each slot: out[i] = table[slots[i]] (slots < 16384, checked by the caller). */
+RG_INLINE void rg_slot_nodes(const uint16_t *slots, const int32_t *table, int64_t n, int32_t *out) {
+    int64_t i;
+    for (i = 0; i < n; i++) out[i] = table[slots[i]];
+}
+
+/* Largest value in slots[0..n), n >= 1. */
+RG_INLINE uint16_t rg_max_u16(const uint16_t *v, int64_t n) {
+    uint16_t m = 0;
+    int64_t i;
+    for (i = 0; i < n; i++) m = v[i] > m ? v[i] : m;
+    return m;
+}
+
 /* Bounded loads (Mirrokni, Thorup, Zadimoghaddam 2016): keys in order, each from its point
  * first[k] clockwise to the first point whose node still has room (count < cap).
  *   owners/npoints   the ring's point owners

@@ -342,6 +342,19 @@ def test_from_cluster_slots_shapes() -> None:
         RedisSlots.from_cluster_slots("nope")
 
 
+def test_slot_nodes_kernel_checks() -> None:
+    table = RedisSlots.even(["a", "b"]).slot_table
+    out = np.empty(3, dtype=np.int32)
+    core.slot_nodes(np.array([0, 8192, 16383], dtype=np.uint16), table, out)
+    assert out.tolist() == [0, 1, 1]
+    with pytest.raises(ValueError, match="slots: value 16384"):
+        core.slot_nodes(np.array([0, 16384, 1], dtype=np.uint16), table, out)
+    with pytest.raises(ValueError, match="table"):
+        core.slot_nodes(np.zeros(3, dtype=np.uint16), table[:100], out)
+    with pytest.raises(ValueError, match="out"):
+        core.slot_nodes(np.zeros(2, dtype=np.uint16), table, out)
+
+
 def test_placement_protocol() -> None:
     assert isinstance(RedisSlots.even(["a"]), ringguard.Placement)
     rep = ringguard.load(RedisSlots.even(["a", "b"]), [f"k{i}" for i in range(1000)])

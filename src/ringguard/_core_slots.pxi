@@ -11,6 +11,8 @@ cdef extern from "rg_slots.h" nogil:
     void rg_slots_var(const uint8_t *data, const int64_t *offs, int64_t n, uint16_t *out)
     void rg_slots_fixed(const uint8_t *data, int64_t width, int64_t n, uint16_t *out)
     void rg_slots_decimal(const uint64_t *keys, int is_signed, int64_t n, uint16_t *out)
+    void rg_slot_nodes(const uint16_t *slots, const int32_t *table, int64_t n, int32_t *out)
+    uint16_t rg_max_u16(const uint16_t *v, int64_t n)
     void rg_assign_bounded(const int32_t *owners, uint32_t npoints, const int32_t *first,
                            int64_t n_keys, const int64_t *cap, int64_t *count, int32_t *out)
 
@@ -71,6 +73,24 @@ def slots_decimal(const uint64_t[::1] keys not None, bint is_signed, uint16_t[::
     else:
         with nogil:
             rg_slots_decimal(&keys[0], is_signed, n, &out[0])
+
+
+def slot_nodes(const uint16_t[::1] slots not None, const int32_t[::1] table not None,
+               int32_t[::1] out not None):
+    """``out[i] = table[slots[i]]``: the node of each slot through a 16384-entry table."""
+    cdef int64_t n = slots.shape[0]
+    cdef uint16_t mx
+    _check_out(n, out.shape[0])
+    if table.shape[0] != REDIS_SLOTS:
+        raise ValueError(f"table: has {table.shape[0]} entries, expected {REDIS_SLOTS}")
+    if n == 0:
+        return
+    with nogil:
+        mx = rg_max_u16(&slots[0], n)
+    if mx >= REDIS_SLOTS:
+        raise ValueError(f"slots: value {mx} is outside 0..{REDIS_SLOTS - 1}")
+    with nogil:
+        rg_slot_nodes(&slots[0], &table[0], n, &out[0])
 
 
 def assign_bounded(const int32_t[::1] owners not None, const int32_t[::1] first not None,

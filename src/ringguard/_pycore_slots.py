@@ -15,6 +15,7 @@ __all__ = [
     "assign_bounded",
     "crc16",
     "redis_slot_bytes",
+    "slot_nodes",
     "slots_decimal",
     "slots_fixed",
     "slots_var",
@@ -91,6 +92,17 @@ def slots_decimal(keys: Any, is_signed: bool, out: np.ndarray) -> None:
     _check_out(len(keys), len(out))
     for i, v in enumerate(np.asarray(keys, dtype=np.uint64).tolist()):
         out[i] = crc16(_format_decimal(v, is_signed)) & 16383
+
+
+def slot_nodes(slots: Any, table: Any, out: np.ndarray) -> None:
+    """``out[i] = table[slots[i]]``: the node of each slot through a 16384-entry table."""
+    s = np.asarray(slots, dtype=np.uint16)
+    _check_out(len(s), len(out))
+    if len(table) != REDIS_SLOTS:
+        raise ValueError(f"table: has {len(table)} entries, expected {REDIS_SLOTS}")
+    if len(s) and int(s.max()) >= REDIS_SLOTS:
+        raise ValueError(f"slots: value {int(s.max())} is outside 0..{REDIS_SLOTS - 1}")
+    out[:] = np.asarray(table, dtype=np.int32)[s]
 
 
 def assign_bounded(owners: Any, first: Any, cap: Any, out: np.ndarray) -> None:

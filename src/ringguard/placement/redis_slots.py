@@ -371,7 +371,7 @@ class RedisSlots:
         """
         slots = redis_slot(keys, threads=threads)
         out = _check_out(out, slots.shape, np.int32)
-        np.take(self._table, slots, out=out)
+        core.slot_nodes(slots, self._table, out)
         return out
 
     def node_for(self, key: str | bytes | int) -> str:
