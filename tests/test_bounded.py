@@ -139,6 +139,8 @@ def test_capacities_validation() -> None:
     assert ring.capacities(3, 1.0).tolist() == [2, 2]
     with pytest.raises(ValueError, match="n_keys"):
         ring.capacities(-1, 1.0)
+    with pytest.raises(TypeError, match="n_keys"):
+        ring.capacities(2.0, 1.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_load"):
         ring.capacities(10, 0.5)
 

@@ -229,8 +229,10 @@ class _RingBase:
         [417, 417, 417]
         """
         c = _check_max_load(max_load)
-        if isinstance(n_keys, bool) or not isinstance(n_keys, (int, np.integer)) or n_keys < 0:
-            raise ValueError(f"n_keys: expected an int >= 0, got {n_keys!r}")
+        if isinstance(n_keys, bool) or not isinstance(n_keys, (int, np.integer)):
+            raise TypeError(f"n_keys: expected an int, got {type(n_keys).__name__}")
+        if n_keys < 0:
+            raise ValueError(f"n_keys: must be >= 0, got {n_keys!r}")
         total = math.fsum(self._weights)
         m = int(n_keys)
         return np.array([math.ceil(c * m * w / total) for w in self._weights], dtype=np.int64)
