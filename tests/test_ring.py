@@ -239,8 +239,8 @@ def test_golden_vectors_are_reproducible() -> None:
     import make_vectors
 
     built = make_vectors.build_all()
-    on_disk = sorted(p.name for p in VECTORS.glob("*.json"))
-    assert on_disk == sorted(built)
+    on_disk = {p.name for p in VECTORS.glob("*.json")}
+    assert set(built) <= on_disk  # other generators own the other files
     for name, doc in built.items():
         assert (VECTORS / name).read_text() == make_vectors.render(doc), name
 

@@ -16,12 +16,14 @@ from . import reference
 from ._backend import BACKEND
 from .errors import InvalidPlacementError, RingGuardError
 from .placement import (
+    REDIS_SLOTS,
     KetamaRing,
     LoadReport,
     MigrationPlan,
     Movement,
     Ownership,
     Placement,
+    RedisSlots,
     Ring,
     Transfer,
     from_json,
@@ -29,6 +31,7 @@ from .placement import (
     movement,
     ownership,
     plan,
+    redis_slot,
 )
 
 try:
@@ -45,6 +48,8 @@ __all__ = [
     "Movement",
     "Ownership",
     "Placement",
+    "REDIS_SLOTS",
+    "RedisSlots",
     "Ring",
     "RingGuardError",
     "Transfer",
@@ -54,5 +59,6 @@ __all__ = [
     "movement",
     "ownership",
     "plan",
+    "redis_slot",
     "reference",
 ]

@@ -17,9 +17,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._backend import core
-from .._keys import KeyPart, normalize
+from .._keys import KeyBatch, KeyPart, normalize
 from ..errors import InvalidPlacementError
 from .base import (
+    MAX_NODES,
     check_threads,
     envelope,
     expect_keys,
@@ -38,6 +39,15 @@ _MAX_POINTS = 2**25
 MAX_WEIGHT = 1e15
 MAX_KETAMA_WEIGHT = 2**32 - 1
 _SCALAR_KEY = (str, bytes, int, np.integer, np.str_, np.bytes_)
+
+
+def _check_max_load(max_load: Any) -> float:
+    if isinstance(max_load, (bool, np.bool_)) or not isinstance(max_load, numbers.Real):
+        raise TypeError(f"max_load: expected a number >= 1, got {type(max_load).__name__}")
+    c = float(max_load)
+    if not math.isfinite(c) or c < 1:
+        raise ValueError(f"max_load: must be finite and >= 1, got {max_load!r}")
+    return c
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -141,6 +151,8 @@ class _RingBase:
     _weights: tuple[Any, ...]
     _zone_of: np.ndarray | None
     _nzones: int
+    _pairs: tuple[tuple[str, str], ...] | None
+    _partner: np.ndarray | None
 
     __slots__ = (
         "_nodes",
@@ -150,6 +162,8 @@ class _RingBase:
         "_zone_of",
         "_nzones",
         "_zones",
+        "_pairs",
+        "_partner",
         "__weakref__",
     )
 
@@ -205,6 +219,10 @@ class _RingBase:
         nthreads = check_threads(threads)
         batch = normalize(keys, ketama=self._ketama)
         out = _check_out(out, (batch.n,))
+        return self._lookup_batch(batch, want_index, nthreads, out)
+
+    def _lookup_batch(self, batch: KeyBatch, want_index: bool, nthreads: int,
+                      out: np.ndarray) -> np.ndarray:
         tasks = []
         pos = 0
         for part in batch.parts:
@@ -216,7 +234,28 @@ class _RingBase:
         run_tasks(tasks)
         return out
 
-    def assign(self, keys: Any, *, threads: int | None = None, out: Any = None) -> np.ndarray:
+    def capacities(self, n_keys: int, max_load: float) -> np.ndarray:
+        """Per-node capacities of bounded-load assignment for a batch of ``n_keys``.
+
+        ``ceil(max_load * n_keys * w_i / sum(w))`` (contract section 7), as int64.
+
+        Examples
+        --------
+        >>> from ringguard import Ring
+        >>> Ring(["a", "b", "c"]).capacities(1000, 1.25).tolist()
+        [417, 417, 417]
+        """
+        c = _check_max_load(max_load)
+        if isinstance(n_keys, bool) or not isinstance(n_keys, (int, np.integer)):
+            raise TypeError(f"n_keys: expected an int, got {type(n_keys).__name__}")
+        if n_keys < 0:
+            raise ValueError(f"n_keys: must be >= 0, got {n_keys!r}")
+        total = math.fsum(self._weights)
+        m = int(n_keys)
+        return np.array([math.ceil(c * m * w / total) for w in self._weights], dtype=np.int64)
+
+    def assign(self, keys: Any, *, threads: int | None = None, out: Any = None,
+               max_load: float | None = None) -> np.ndarray:
         """Node index of every key (the first point at or after the key's hash).
 
         Parameters
@@ -228,6 +267,16 @@ class _RingBase:
             Split the batch over this many threads (GIL-free kernels); default 1.
         out
             Optional int32 array of ``len(keys)`` to write into.
+        max_load
+            Consistent hashing with bounded loads (Mirrokni, Thorup, Zadimoghaddam,
+            arXiv:1608.01350): a float ``c >= 1``. Node ``i`` (weight ``w_i``) takes at most
+            ``ceil(c * len(keys) * w_i / sum(w))`` keys of this batch (:meth:`capacities`),
+            so ``max / mean <= c`` up to that rounding. Keys are placed in batch order, each
+            at the first node with room walking clockwise from its point, so **a key's node
+            depends on the whole batch and its order**: the same key may land elsewhere in
+            another batch. The walk is sequential: ``threads`` only splits the hashing, not
+            the walk. ``ValueError`` before any work for ``c < 1`` or capacities that
+            cannot hold the batch.
 
         Returns
         -------
@@ -236,12 +285,31 @@ class _RingBase:
 
         Examples
         --------
+        >>> import numpy as np
         >>> from ringguard import Ring
         >>> ring = Ring(["a", "b", "c"])
         >>> ring.assign(["order:1", "order:2"]).tolist()  # doctest: +SKIP
         [2, 0]
+        >>> counts = np.bincount(ring.assign(np.arange(900), max_load=1.1), minlength=3)
+        >>> int(counts.max()) <= 330
+        True
         """
-        return self._lookup(keys, False, threads, out)
+        if max_load is None:
+            return self._lookup(keys, False, threads, out)
+        c = _check_max_load(max_load)
+        nthreads = check_threads(threads)
+        batch = normalize(keys, ketama=self._ketama)
+        cap = self.capacities(batch.n, c)
+        owners = self._index.owners
+        room = int(cap[np.unique(owners)].sum())
+        if room < batch.n:
+            raise ValueError(
+                f"max_load: capacities hold {room} keys, fewer than the {batch.n} given"
+            )
+        out = _check_out(out, (batch.n,))
+        first = self._lookup_batch(batch, True, nthreads, np.empty(batch.n, dtype=np.int32))
+        core.assign_bounded(owners, first, cap, out)
+        return out
 
     def node_for(self, key: str | bytes | int) -> str:
         """Name of the node that owns one key.
@@ -260,12 +328,15 @@ class _RingBase:
         return self._nodes[int(self._lookup(key, False, None, None)[0])]
 
     def replicas(
-        self, keys: Any, n: int, *, threads: int | None = None, out: Any = None
+        self, keys: Any, n: int, *, threads: int | None = None, out: Any = None,
+        strategy: str | None = None,
     ) -> np.ndarray:
         """Preference list of ``n`` distinct nodes per key, primary first.
 
-        Walks clockwise from the key's point (Dynamo style); with zones, nodes in distinct
-        zones come first (Cassandra NetworkTopologyStrategy style).
+        ``strategy="ring"`` (the default without pairs) walks clockwise from the key's
+        point (Dynamo style); with zones, nodes in distinct zones come first (Cassandra
+        NetworkTopologyStrategy style). ``strategy="pairs"`` (the default for a ring built
+        with ``pairs=``) gives the primary and then its fixed partner, so ``n`` is 1 or 2.
 
         Returns
         -------
@@ -277,9 +348,19 @@ class _RingBase:
         >>> from ringguard import Ring
         >>> Ring(["a", "b", "c"]).replicas(["k1", "k2"], 2).shape
         (2, 2)
+        >>> paired = Ring(["a", "b", "c", "d"], pairs=[("a", "c"), ("b", "d")])
+        >>> rows = paired.replicas(["k1", "k2"], 2)
+        >>> all(paired.partner(paired.nodes[p]) == paired.nodes[s] for p, s in rows.tolist())
+        True
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
             raise TypeError(f"n: expected an int, got {type(n).__name__}")
+        if strategy is None:
+            strategy = "ring" if self._pairs is None else "pairs"
+        if strategy == "pairs":
+            return self._pair_replicas(keys, n, threads, out)
+        if strategy != "ring":
+            raise ValueError(f"strategy: expected 'ring', 'pairs' or None, got {strategy!r}")
         owners = self._index.distinct_owners
         if not 1 <= n <= owners:
             raise ValueError(
@@ -302,6 +383,24 @@ class _RingBase:
             for a, b in split_work(len(first), nthreads)
         ]
         run_tasks(tasks)
+        return out
+
+    def _pair_replicas(self, keys: Any, n: int, threads: Any, out: Any) -> np.ndarray:
+        if self._partner is None:
+            raise ValueError("strategy: 'pairs' needs a ring built with pairs=[(a, b), ...]")
+        if not 1 <= n <= 2:
+            raise ValueError(
+                f"n: with pairs a key has 2 copies (its primary and the primary's partner), "
+                f"so n must be 1 or 2, got {n}"
+            )
+        n = int(n)
+        nthreads = check_threads(threads)
+        batch = normalize(keys, ketama=self._ketama)
+        out = _check_out(out, (batch.n, n))
+        primary = self._lookup_batch(batch, False, nthreads, np.empty(batch.n, dtype=np.int32))
+        out[:, 0] = primary
+        if n == 2:
+            np.take(self._partner, primary, out=out[:, 1])
         return out
 
     # ---- identity and serialization -----------------------------------------------------
@@ -369,6 +468,18 @@ class Ring(_RingBase):
         replicas in distinct zones first.
     vnodes
         Points per node of average weight (default 160).
+    pairs
+        Optional dual-machine pairs ``[(a, b), ...]`` (copysets): every node in exactly one
+        pair, so the node count must be even. Primaries still come from the ring (pairs
+        never move a key's primary); :meth:`replicas` then gives the primary's partner as
+        the standby (``strategy="pairs"``, the default when pairs are set; ``n`` is 1 or
+        2), and zones, if any, only apply to ``strategy="ring"``. The trade-off: with ring
+        successors each node's keys have standbys on many nodes, so *every* double node
+        failure loses some keys but each loses few, and a failed node's load spreads; with
+        fixed pairs only the failure of both nodes of a pair loses data (for 10 nodes, 5 of
+        the 45 double failures), but that failure loses the pair's whole share, and a
+        failed node's load all falls on its partner. :meth:`add`/:meth:`remove` are
+        refused on a paired ring: use :meth:`add_pair`/:meth:`remove_pair`.
 
     Examples
     --------
@@ -393,6 +504,7 @@ class Ring(_RingBase):
         weights: Mapping[str, float] | None = None,
         zones: Mapping[str, str] | None = None,
         vnodes: int = 160,
+        pairs: Sequence[tuple[str, str]] | None = None,
     ) -> None:
         names, given = _parse_nodes(nodes, weights)
         if isinstance(vnodes, bool) or not isinstance(vnodes, (int, np.integer)):
@@ -405,6 +517,7 @@ class Ring(_RingBase):
         self._vnodes = int(vnodes)
         self._mode = core.MODE_XXH64
         self._set_zones(zones)
+        self._set_pairs(pairs)
         mean = math.fsum(ws) / len(ws)
         counts = [max(1, round(self._vnodes * w / mean)) for w in ws]
         if sum(counts) > _MAX_POINTS:
@@ -447,6 +560,100 @@ class Ring(_RingBase):
         )
         self._nzones = len(names)
 
+    def _set_pairs(self, pairs: Any) -> None:
+        """Validate ``pairs``: every node in exactly one pair of two distinct nodes."""
+        if pairs is None:
+            self._pairs, self._partner = None, None
+            return
+        if isinstance(pairs, (str, bytes, Mapping)) or \
+                not isinstance(pairs, (Sequence, np.ndarray)):
+            raise TypeError("pairs: expected a sequence of (a, b) node-name pairs")
+        index = {nm: i for i, nm in enumerate(self._nodes)}
+        if len(self._nodes) % 2:
+            raise ValueError(
+                f"pairs: {len(self._nodes)} nodes cannot all be paired (an odd count); every "
+                "node must be in exactly one pair, so add or remove a node"
+            )
+        partner = np.full(len(self._nodes), -1, dtype=np.int32)
+        where: dict[str, int] = {}
+        out: list[tuple[str, str]] = []
+        for i, pair in enumerate(pairs):
+            if isinstance(pair, (str, bytes)) or not isinstance(pair, (Sequence, np.ndarray)) \
+                    or len(pair) != 2:
+                raise TypeError(f"pairs[{i}]: expected a pair (a, b) of node names, got {pair!r}")
+            a, b = pair
+            for x in (a, b):
+                if not isinstance(x, str):
+                    raise TypeError(f"pairs[{i}]: node names must be str, got {type(x).__name__}")
+                if x not in index:
+                    raise ValueError(f"pairs[{i}]: unknown node {x!r}")
+                if x in where:
+                    raise ValueError(f"pairs[{i}]: node {x!r} is already in pairs[{where[x]}]")
+            if a == b:
+                raise ValueError(f"pairs[{i}]: a node cannot be its own partner ({a!r})")
+            where[a] = where[b] = i
+            partner[index[a]], partner[index[b]] = index[b], index[a]
+            out.append((str(a), str(b)))
+        missing = [nm for nm in self._nodes if nm not in where]
+        if missing:
+            raise ValueError(
+                f"pairs: node {missing[0]!r} has no partner; every node must be in exactly one "
+                "pair"
+            )
+        self._pairs = tuple(out)
+        self._partner = _readonly(partner)
+
+    @property
+    def pairs(self) -> tuple[tuple[str, str], ...] | None:
+        """The dual-machine pairs as given, or None."""
+        return self._pairs
+
+    def partner(self, node: str) -> str:
+        """The fixed partner of ``node`` (rings built with ``pairs=``)."""
+        if self._partner is None:
+            raise ValueError("partner: this ring has no pairs")
+        if node not in self._nodes:
+            raise ValueError(f"node: {node!r} is not on the ring")
+        return self._nodes[int(self._partner[self._nodes.index(node)])]
+
+    def add_pair(self, a: str, b: str, *, weights: Mapping[str, float] | None = None,
+                 zones: Mapping[str, str] | None = None) -> Ring:
+        """A new ring with the pair ``(a, b)`` added (rings built with ``pairs=``).
+
+        ``weights`` (default 1.0) and ``zones`` (required when the ring has zones) are
+        mappings for the two new nodes.
+        """
+        if self._pairs is None:
+            raise ValueError("add_pair: this ring has no pairs; use add(node)")
+        new_weights = {**self.weights, **{nm: 1.0 for nm in (a, b)}, **(weights or {})}
+        new_zones = self.zones
+        if new_zones is not None:
+            if zones is None or a not in zones or b not in zones:
+                raise ValueError(f"zones: this ring has zones; give the zones of {a!r} and {b!r}")
+            new_zones.update({a: zones[a], b: zones[b]})
+        elif zones is not None:
+            raise ValueError("zones: this ring has no zones")
+        for nm in (a, b):
+            if nm in self._nodes:
+                raise ValueError(f"node: {nm!r} is already on the ring")
+        return Ring(list(self._nodes) + [a, b], weights=new_weights, zones=new_zones,
+                    vnodes=self._vnodes, pairs=list(self._pairs) + [(a, b)])
+
+    def remove_pair(self, node: str) -> Ring:
+        """A new ring without ``node`` and its partner."""
+        other = self.partner(node)
+        if len(self._nodes) == 2:
+            raise ValueError("node: cannot remove the last pair")
+        gone = {node, other}
+        names = [nm for nm in self._nodes if nm not in gone]
+        weights = {nm: w for nm, w in self.weights.items() if nm not in gone}
+        zones = self.zones
+        if zones is not None:
+            zones = {nm: z for nm, z in zones.items() if nm not in gone}
+        assert self._pairs is not None
+        pairs = [p for p in self._pairs if p[0] not in gone]
+        return Ring(names, weights=weights, zones=zones, vnodes=self._vnodes, pairs=pairs)
+
     @property
     def vnodes(self) -> int:
         """Points per node of average weight."""
@@ -459,7 +666,9 @@ class Ring(_RingBase):
 
     def __repr__(self) -> str:
         z = f", zones={self._nzones}" if self._zones else ""
-        return f"Ring({len(self._nodes)} nodes, vnodes={self._vnodes}, points={self.npoints}{z})"
+        p = f", pairs={len(self._pairs)}" if self._pairs else ""
+        return (f"Ring({len(self._nodes)} nodes, vnodes={self._vnodes}, points={self.npoints}"
+                f"{z}{p})")
 
     @classmethod
     def ketama(
@@ -487,6 +696,10 @@ class Ring(_RingBase):
         """
         if node in self._nodes:
             raise ValueError(f"node: {node!r} is already on the ring")
+        if self._pairs is not None:
+            raise ValueError(
+                "node: this ring has pairs, so nodes join two at a time: use add_pair(a, b)"
+            )
         zones = self.zones
         if zones is None:
             if zone is not None:
@@ -504,6 +717,11 @@ class Ring(_RingBase):
             raise ValueError(f"node: {node!r} is not on the ring")
         if len(self._nodes) == 1:
             raise ValueError("node: cannot remove the last node")
+        if self._pairs is not None:
+            raise ValueError(
+                f"node: this ring has pairs, so {node!r} cannot leave its partner alone: use "
+                "remove_pair(node) (both leave) or build a new Ring with the pairs you want"
+            )
         names = [n for n in self._nodes if n != node]
         weights = {n: w for n, w in self.weights.items() if n != node}
         zones = self.zones
@@ -513,13 +731,16 @@ class Ring(_RingBase):
 
     def _body(self) -> dict[str, Any]:
         zones = self._zones
-        return {
+        body: dict[str, Any] = {
             "vnodes": self._vnodes,
             "nodes": [
                 {"name": nm, "weight": w, "zone": None if zones is None else zones[nm]}
                 for nm, w in zip(self._nodes, self._weights, strict=True)
             ],
         }
+        if self._pairs is not None:  # only then: documents of rings without pairs unchanged
+            body["pairs"] = [list(p) for p in self._pairs]
+        return body
 
     @classmethod
     def from_json(cls, text: str | bytes | dict[str, Any]) -> Ring:
@@ -564,6 +785,7 @@ class KetamaRing(Ring):
         self._compat = compat
         self._vnodes = 160
         self._zones, self._zone_of, self._nzones = None, None, 0
+        self._pairs, self._partner = None, None
         n, total = len(ws), sum(ws)
         if compat == "libketama":
             self._mode = core.MODE_KETAMA_GE
@@ -645,7 +867,17 @@ def _expect_name_and_weight(node: dict[str, Any], i: int) -> None:
 
 
 def _load_ring(doc: dict[str, Any]) -> Ring:
-    expect_keys(doc, {"format", "version", "algorithm", "vnodes", "nodes"}, "ring-xxh64@1")
+    fields = {"format", "version", "algorithm", "vnodes", "nodes"}
+    expect_keys(doc, fields | ({"pairs"} & set(doc)), "ring-xxh64@1")
+    pairs = None
+    if "pairs" in doc:
+        raw = doc["pairs"]
+        if not isinstance(raw, list) or not raw or len(raw) > MAX_NODES:
+            raise InvalidPlacementError("pairs: expected a non-empty list of [a, b] name pairs")
+        for i, p in enumerate(raw):
+            if not isinstance(p, list) or len(p) != 2 or not all(isinstance(x, str) for x in p):
+                raise InvalidPlacementError(f"pairs[{i}]: expected [a, b] with two node names")
+        pairs = [(p[0], p[1]) for p in raw]
     names, weights, zones = [], {}, {}
     for i, node in enumerate(expect_node_list(doc["nodes"])):
         if not isinstance(node, dict):
@@ -666,7 +898,7 @@ def _load_ring(doc: dict[str, Any]) -> Ring:
     if type(vnodes) is not int:
         raise InvalidPlacementError("vnodes: expected an integer")
     try:
-        return Ring(names, weights=weights, zones=zmap, vnodes=vnodes)
+        return Ring(names, weights=weights, zones=zmap, vnodes=vnodes, pairs=pairs)
     except (TypeError, ValueError) as exc:
         raise InvalidPlacementError(f"ring-xxh64@1: {exc}") from None
 

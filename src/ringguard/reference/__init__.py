@@ -5,6 +5,8 @@ It implements ``docs/placement-contract.md`` literally (plain loops, :mod:`bisec
 benchmarks measure speed-ups against it. Same class names and signatures as the fast API.
 """
 
+from .redis_slots import RedisSlots, crc16, key_slot, redis_slot
 from .ring import Ring, canonical_keys, ketama_hash, ketama_keys, xxh64
 
-__all__ = ["Ring", "canonical_keys", "ketama_hash", "ketama_keys", "xxh64"]
+__all__ = ["RedisSlots", "Ring", "canonical_keys", "crc16", "ketama_hash", "ketama_keys",
+           "key_slot", "redis_slot", "xxh64"]

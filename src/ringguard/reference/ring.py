@@ -442,6 +442,22 @@ def _check_zones(zones: Any, names: list[str]) -> dict[str, Any] | None:
     return {name: zones[name] for name in names}
 
 
+def _check_pairs(pairs: Any, names: list[str]) -> dict[str, str] | None:
+    """Contract section 8: every node in exactly one pair of two distinct nodes."""
+    if pairs is None:
+        return None
+    partner: dict[str, str] = {}
+    for i, (a, b) in enumerate(pairs):
+        if a not in names or b not in names:
+            raise ValueError(f"pairs[{i}]: unknown node")
+        if a == b or a in partner or b in partner:
+            raise ValueError(f"pairs[{i}]: each node must be in exactly one pair")
+        partner[a], partner[b] = b, a
+    if len(partner) != len(names):
+        raise ValueError("pairs: every node must be in exactly one pair")
+    return partner
+
+
 def _single_key_error(exc: Exception) -> Exception:
     """Re-word a ``keys[0]: ...`` error for single-key calls (``key: ...``)."""
     message = str(exc)
@@ -486,6 +502,7 @@ class Ring:
         weights: Mapping[str, float] | None = None,
         zones: Mapping[str, Any] | None = None,
         vnodes: int = 160,
+        pairs: Iterable[tuple[str, str]] | None = None,
     ) -> None:
         names, raw = _parse_nodes(nodes, weights)
         where = "nodes" if isinstance(nodes, Mapping) else "weights"
@@ -493,6 +510,7 @@ class Ring:
         self._init_common(names, weight_of)
         self._vnodes: int | None = _check_vnodes(vnodes)
         self._zones: dict[str, Any] | None = _check_zones(zones, names)
+        self._partner: dict[str, str] | None = _check_pairs(pairs, names)
         self._algorithm = _XXH64_ALGORITHM
         self._compat: str | None = None
         self._build_xxh64_points()
@@ -530,6 +548,7 @@ class Ring:
         self._init_common(names, weight_of)
         self._vnodes = None
         self._zones = None
+        self._partner = None
         self._algorithm = _KETAMA_ALGORITHM
         self._compat = compat
         self._build_ketama_points()
@@ -644,7 +663,9 @@ class Ring:
             i = 0
         return i
 
-    def assign(self, keys: Any, *, threads: int | None = None) -> np.ndarray:
+    def assign(
+        self, keys: Any, *, threads: int | None = None, max_load: float | None = None
+    ) -> np.ndarray:
         """Return the node index of every key.
 
         Parameters
@@ -653,13 +674,44 @@ class Ring:
             See :func:`canonical_keys`.
         threads : int, optional
             Accepted for API compatibility and ignored.
+        max_load : float, optional
+            Bounded loads (contract section 7): each node takes at most
+            ``ceil(max_load * len(keys) * w / sum(w))`` keys of the batch.
 
         Returns
         -------
         numpy.ndarray
             int32 array, one index into :attr:`nodes` per key.
         """
+        if max_load is not None:
+            return self._assign_bounded(keys, max_load)
         out = [self._point_owners[self._point_index(h)] for h in self._key_hashes(keys)]
+        return np.array(out, dtype=np.int32)
+
+    def _assign_bounded(self, keys: Any, max_load: Any) -> np.ndarray:
+        """Contract section 7, literally."""
+        if isinstance(max_load, (bool, np.bool_)) or not isinstance(max_load, numbers.Real):
+            raise TypeError(f"max_load: must be a number, got {type(max_load).__name__}")
+        c = float(max_load)
+        if not math.isfinite(c) or c < 1:
+            raise ValueError(f"max_load: must be finite and >= 1, got {max_load!r}")
+        hashes = self._key_hashes(keys)
+        m = len(hashes)
+        total = math.fsum(self._weights.values())
+        cap = [math.ceil(c * m * self._weights[name] / total) for name in self._nodes]
+        owning = set(self._point_owners)
+        if sum(cap[i] for i in owning) < m:
+            raise ValueError("max_load: the capacities cannot hold every key")
+        count = [0] * len(self._nodes)
+        out = []
+        npoints = len(self._point_owners)
+        for h in hashes:
+            pos = self._point_index(h)
+            while count[self._point_owners[pos]] >= cap[self._point_owners[pos]]:
+                pos = (pos + 1) % npoints
+            node = self._point_owners[pos]
+            count[node] += 1
+            out.append(node)
         return np.array(out, dtype=np.int32)
 
     def node_for(self, key: str | bytes | int) -> str:
@@ -722,7 +774,9 @@ class Ring:
                 break
         return (picked + deferred)[:n]
 
-    def replicas(self, keys: Any, n: int, *, threads: int | None = None) -> np.ndarray:
+    def replicas(
+        self, keys: Any, n: int, *, threads: int | None = None, strategy: str | None = None
+    ) -> np.ndarray:
         """Return ``n`` distinct nodes for every key (contract section 5).
 
         Parameters
@@ -742,6 +796,21 @@ class Ring:
         if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
             raise TypeError(f"n: must be an int, got {type(n).__name__}")
         n = int(n)
+        if strategy is None:
+            strategy = "ring" if self._partner is None else "pairs"
+        if strategy == "pairs":
+            if self._partner is None:
+                raise ValueError("strategy: 'pairs' needs a ring built with pairs=")
+            if not 1 <= n <= 2:
+                raise ValueError(f"n: with pairs, n must be 1 or 2, got {n}")
+            rows = []
+            for h in self._key_hashes(keys):
+                primary = self._point_owners[self._point_index(h)]
+                partner = self._index[self._partner[self._nodes[primary]]]
+                rows.append([primary, partner][:n])
+            return np.array(rows, dtype=np.int32).reshape(len(rows), n)
+        if strategy != "ring":
+            raise ValueError(f"strategy: expected 'ring', 'pairs' or None, got {strategy!r}")
         if not 1 <= n <= self._owning_nodes:
             raise ValueError(
                 f"n: must be between 1 and {self._owning_nodes} "
@@ -795,6 +864,8 @@ class Ring:
         name = _check_name(node, "node")
         if name in self._index:
             raise ValueError(f"node: {name!r} is already a node")
+        if self._partner is not None:
+            raise ValueError("node: the ring has pairs; nodes join two at a time")
         if self._algorithm == _KETAMA_ALGORITHM:
             if zone is not None:
                 raise ValueError("zone: ketama rings have no zones")
@@ -834,6 +905,8 @@ class Ring:
             raise ValueError(f"node: {node!r} is not a node")
         if len(self._nodes) == 1:
             raise ValueError(f"node: cannot remove {node!r}, the last node")
+        if self._partner is not None:
+            raise ValueError(f"node: the ring has pairs; {node!r} cannot leave its partner alone")
         names = [name for name in self._nodes if name != node]
         weights = {name: self._weights[name] for name in names}
         if self._algorithm == _KETAMA_ALGORITHM:
