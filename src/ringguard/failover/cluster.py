@@ -230,13 +230,27 @@ class Cluster:
             event = Event(kind, node, reason, epochs[i], self._view.version, time.monotonic())
         self._emit(event)
         if state is NodeState.DOWN and old in _ACTING:
-            self._emit(Event("promote", node, f"standbys of {node} act for its keys",
-                             event.epoch, event.view_version, event.time_s))
+            self._emit(
+                Event(
+                    "promote",
+                    node,
+                    f"standbys of {node} act for its keys",
+                    event.epoch,
+                    event.view_version,
+                    event.time_s,
+                )
+            )
         return event
 
     def _emit(self, event: Event) -> None:
-        log.info("%s %s (epoch %d, view %d): %s", event.kind, event.node, event.epoch,
-                 event.view_version, event.reason or "-")
+        log.info(
+            "%s %s (epoch %d, view %d): %s",
+            event.kind,
+            event.node,
+            event.epoch,
+            event.view_version,
+            event.reason or "-",
+        )
         if self._on_event is not None:
             self._on_event(event)
 
@@ -258,8 +272,9 @@ class Cluster:
 
     # ---- routing ------------------------------------------------------------------------
 
-    def route(self, keys: Any, *, view: HealthView | None = None,
-              threads: int | None = None) -> Route:
+    def route(
+        self, keys: Any, *, view: HealthView | None = None, threads: int | None = None
+    ) -> Route:
         """Acting node per key: the first replica in its preference list that the view lets
         act, ``-1`` where none does.
 

@@ -1,0 +1,296 @@
+"""A replicated key-value store over a :class:`Cluster` and one backend per node.
+
+Writes go to every acting replica of each key (grouped per node: one backend call per node
+per batch); a replica that is down gets the records through the durable hint log instead,
+replayed by :meth:`ReplicatedStore.recover`. A write is acknowledged only when at least
+``write_quorum`` acting replicas stored it; otherwise :class:`QuorumError` names the keys
+and the call is not reported as done. Every record carries a version ``(epoch, seq)``, so
+replicas converge last-writer-wins whatever order replays arrive in.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..backends.base import Backend, BackendError, Records
+from ..errors import RingGuardError
+from .cluster import Cluster, NodeState
+from .hints import HintLog
+
+__all__ = ["NoHealthyReplica", "QuorumError", "RecoveryReport", "ReplicatedStore"]
+
+
+class QuorumError(RingGuardError):
+    """Some keys of a write reached fewer than ``write_quorum`` replicas.
+
+    Those writes are not acknowledged. Replicas that were down received them as hints, so
+    they may still become visible after a recovery; retry them to make the outcome
+    definite (a retry carries a newer version and wins).
+
+    Attributes
+    ----------
+    keys : list
+        The keys (as given) whose write is not acknowledged.
+    acked : int
+        How many keys of the batch were acknowledged.
+    """
+
+    def __init__(self, message: str, keys: list[Any], acked: int) -> None:
+        super().__init__(message)
+        self.keys = keys
+        self.acked = acked
+
+
+class NoHealthyReplica(RingGuardError):
+    """Every replica of some keys is down: they can be neither read nor written."""
+
+    def __init__(self, message: str, keys: list[Any]) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What :meth:`ReplicatedStore.recover` did for one node."""
+
+    node: str
+    hints_replayed: int
+    records_copied: int
+    seconds: float
+
+
+def _key_bytes(keys: Sequence[Any]) -> list[bytes]:
+    out = []
+    for i, k in enumerate(keys):
+        if isinstance(k, str):
+            out.append(k.encode("utf-8"))
+        elif isinstance(k, bytes):
+            out.append(k)
+        else:
+            raise TypeError(f"keys[{i}]: store keys must be str or bytes, got {type(k).__name__}")
+    return out
+
+
+class ReplicatedStore:
+    """Replicated reads and writes with hinted handoff and recovery.
+
+    Parameters
+    ----------
+    cluster
+        The health-aware view (placement and replication).
+    backends
+        One :class:`~ringguard.backends.Backend` per node name.
+    write_quorum
+        Acting replicas that must store a record before the write is acknowledged
+        (default 1: one live copy plus a durable hint for every down replica). Hints never
+        count toward the quorum.
+    hints
+        The hint log (default: an in-memory log, which does not survive the process; pass
+        ``HintLog(path)`` for durability).
+
+    Examples
+    --------
+    >>> from ringguard import Ring
+    >>> from ringguard.backends import MemoryBackend
+    >>> from ringguard.failover import Cluster, ReplicatedStore
+    >>> nodes = ["a", "b", "c"]
+    >>> store = ReplicatedStore(Cluster(Ring(nodes), 2), {n: MemoryBackend(n) for n in nodes})
+    >>> store.put_many(["order:1", "order:2"], [b"{}", b"[]"])
+    2
+    >>> store.get_many(["order:2"])
+    [b'[]']
+    """
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        backends: Mapping[str, Backend],
+        *,
+        write_quorum: int = 1,
+        hints: HintLog | None = None,
+    ) -> None:
+        if not isinstance(cluster, Cluster):
+            raise TypeError("cluster: expected a ringguard.failover.Cluster")
+        missing = [n for n in cluster.nodes if n not in backends]
+        if missing:
+            raise ValueError(f"backends: no backend for node {missing[0]!r}")
+        if isinstance(write_quorum, bool) or not isinstance(write_quorum, int):
+            raise TypeError("write_quorum: expected an int")
+        if not 1 <= write_quorum <= cluster.replication:
+            raise ValueError(
+                f"write_quorum: must be between 1 and the replication ({cluster.replication})"
+            )
+        self.cluster = cluster
+        self.backends = [backends[n] for n in cluster.nodes]
+        self.write_quorum = write_quorum
+        self.hints = hints if hints is not None else HintLog()
+        self._seq_lock = threading.Lock()
+        self._last_seq = 0
+
+    def _seqs(self, n: int) -> np.ndarray:
+        """Strictly increasing sequence numbers (wall-clock based, so they keep growing
+        across restarts of the process)."""
+        with self._seq_lock:
+            start = max(self._last_seq + 1, time.time_ns())
+            self._last_seq = start + n - 1
+        return np.arange(start, start + n, dtype=np.int64)
+
+    # ---- writes -------------------------------------------------------------------------
+
+    def put_many(self, keys: Sequence[Any], values: Sequence[bytes | None]) -> int:
+        """Write ``values`` under ``keys`` (``None`` deletes); return how many were acked.
+
+        Raises
+        ------
+        QuorumError
+            Naming every key that reached fewer than ``write_quorum`` replicas (the others
+            are stored; retrying the failed ones is safe).
+        """
+        kb = _key_bytes(keys)
+        if len(values) != len(kb):
+            raise ValueError(f"values: {len(values)} values for {len(kb)} keys")
+        if not kb:
+            return 0
+        route = self.cluster.route(kb)
+        view = route.view
+        records = Records.build(kb, list(values), view.version, self._seqs(len(kb)))
+        acks = np.zeros(len(kb), dtype=np.int64)
+        prefs = route.replicas
+        for j in range(prefs.shape[1]):
+            col = prefs[:, j]
+            order = np.argsort(col, kind="stable")
+            bounds = np.flatnonzero(np.diff(col[order])) + 1
+            for idx in np.split(order, bounds):
+                node = int(col[idx[0]])
+                batch = records.take(idx)
+                name = view.nodes[node]
+                state = view.states[node]
+                if state in (NodeState.UP, NodeState.SUSPECT, NodeState.CATCHING_UP):
+                    try:
+                        self.backends[node].write(batch)
+                    except BackendError as exc:
+                        self.cluster.mark_down(name, reason=f"write failed: {exc}")
+                        self.hints.append(name, batch)
+                        continue
+                    if state is not NodeState.CATCHING_UP:
+                        acks[idx] += 1
+                else:
+                    self.hints.append(name, batch)
+        failed = np.flatnonzero(acks < self.write_quorum)
+        if len(failed):
+            bad = [keys[i] for i in failed.tolist()]
+            raise QuorumError(
+                f"{len(bad)} of {len(kb)} keys reached fewer than {self.write_quorum} "
+                f"replicas (first: {bad[0]!r}); they are not acknowledged",
+                bad,
+                len(kb) - len(bad),
+            )
+        return len(kb)
+
+    def delete_many(self, keys: Sequence[Any]) -> int:
+        """Delete ``keys`` (versioned tombstones, so replicas converge); return acked count."""
+        return self.put_many(keys, [None] * len(keys))
+
+    # ---- reads --------------------------------------------------------------------------
+
+    def get_many(self, keys: Sequence[Any]) -> list[bytes | None]:
+        """Latest value of each key (``None`` if absent or deleted).
+
+        Reads every acting replica of each key and keeps the highest version, so a replica
+        that missed writes can never hide them.
+
+        Raises
+        ------
+        NoHealthyReplica
+            Naming the keys none of whose replicas could be read.
+        """
+        kb = _key_bytes(keys)
+        if not kb:
+            return []
+        route = self.cluster.route(kb)
+        view = route.view
+        best_e = np.full(len(kb), -1, dtype=np.int64)
+        best_s = np.full(len(kb), -1, dtype=np.int64)
+        answered = np.zeros(len(kb), dtype=bool)
+        values: list[bytes | None] = [None] * len(kb)
+        prefs = route.replicas
+        for j in range(prefs.shape[1]):
+            col = prefs[:, j]
+            order = np.argsort(col, kind="stable")
+            bounds = np.flatnonzero(np.diff(col[order])) + 1
+            for idx in np.split(order, bounds):
+                node = int(col[idx[0]])
+                if not view.acting[node]:
+                    continue
+                try:
+                    got = self.backends[node].read([kb[i] for i in idx.tolist()])
+                except BackendError as exc:
+                    self.cluster.mark_down(view.nodes[node], reason=f"read failed: {exc}")
+                    continue
+                answered[idx] = True
+                newer = (got.epochs > best_e[idx]) | (
+                    (got.epochs == best_e[idx]) & (got.seqs > best_s[idx])
+                )
+                for pos in np.flatnonzero(newer).tolist():
+                    i = int(idx[pos])
+                    values[i] = got.values[pos]
+                    best_e[i], best_s[i] = got.epochs[pos], got.seqs[pos]
+        if not answered.all():
+            bad = [keys[i] for i in np.flatnonzero(~answered).tolist()]
+            raise NoHealthyReplica(
+                f"{len(bad)} keys have no readable replica (first: {bad[0]!r})", bad
+            )
+        return values
+
+    # ---- recovery -----------------------------------------------------------------------
+
+    def recover(self, node: str, *, batch_size: int = 10_000) -> RecoveryReport:
+        """Bring ``node`` back: ``CATCHING_UP``, replay its hints, copy from the other
+        replicas every record it should hold and lacks (or holds older), then ``UP``.
+
+        A node whose storage was wiped is rebuilt entirely from the surviving replicas.
+        """
+        t0 = time.monotonic()
+        i = self.cluster.nodes.index(node) if node in self.cluster.nodes else -1
+        if i < 0:
+            raise ValueError(f"node: {node!r} is not in the cluster")
+        backend = self.backends[i]
+        backend.ping()  # raises BackendError if it is still unreachable
+        self.cluster.mark_catching_up(node, reason="recovery started")
+        replayed = self.hints.replay(node, backend, batch_size=batch_size)
+        copied = self._anti_entropy(i, batch_size)
+        replayed += self.hints.replay(node, backend, batch_size=batch_size)
+        self.cluster.mark_up(node, reason=f"recovered: {replayed} hints, {copied} records")
+        return RecoveryReport(node, replayed, copied, time.monotonic() - t0)
+
+    def _anti_entropy(self, target: int, batch_size: int) -> int:
+        """Copy to ``target`` the newer records of every key it is a replica of."""
+        copied = 0
+        view = self.cluster.view
+        for j, src in enumerate(self.backends):
+            if j == target or not view.acting[j]:
+                continue
+            try:
+                batches = list(src.scan(batch_size))
+            except BackendError:
+                continue
+            for recs in batches:
+                prefs = self.cluster.placement.replicas(recs.keys, self.cluster.replication)
+                mine = np.flatnonzero((np.asarray(prefs) == target).any(axis=1))
+                if not len(mine):
+                    continue
+                cand = recs.take(mine)
+                have = self.backends[target].read(cand.keys)
+                stale = np.flatnonzero(
+                    (cand.epochs > have.epochs)
+                    | ((cand.epochs == have.epochs) & (cand.seqs > have.seqs))
+                )
+                if len(stale):
+                    copied += self.backends[target].write(cand.take(stale))
+        return copied

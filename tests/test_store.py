@@ -1,0 +1,277 @@
+"""Backends and the replicated store: last-writer-wins, hints, quorum, recovery."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from ringguard import Ring
+from ringguard.backends import Backend, BackendError, MemoryBackend, Records, SQLiteBackend
+from ringguard.failover import (
+    Cluster,
+    HintCorrupted,
+    HintLog,
+    NodeState,
+    NoHealthyReplica,
+    QuorumError,
+    ReplicatedStore,
+)
+
+NODES = ["n0", "n1", "n2", "n3"]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_backend(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[str], Backend]]:
+    made: list[Backend] = []
+
+    def make(name: str) -> Backend:
+        b: Backend = (
+            MemoryBackend(name)
+            if request.param == "memory"
+            else SQLiteBackend(tmp_path / f"{name}.db")
+        )
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.close()
+
+
+def test_backend_last_writer_wins(make_backend: Callable[[str], Backend]) -> None:
+    b = make_backend("x")
+    assert b.write(Records.build([b"a", b"b"], [b"1", b"2"], 1, [5, 5])) == 2
+    assert b.write(Records.build([b"a"], [b"old"], 1, 4)) == 0  # older: ignored
+    assert b.write(Records.build([b"a"], [b"same"], 1, 5)) == 0  # equal: ignored (idempotent)
+    assert b.write(Records.build([b"a"], [b"new"], 2, 0)) == 1  # newer epoch wins
+    assert b.write(Records.build([b"b"], [None], 1, 6)) == 1  # tombstone
+    got = b.read([b"a", b"b", b"zz"])
+    assert got.values == [b"new", None, None]
+    assert got.epochs.tolist() == [2, 1, -1] and got.seqs.tolist() == [0, 6, -1]
+    assert b.count() == 2
+    b.ping()
+
+
+def test_backend_scan_returns_everything_in_key_order(
+    make_backend: Callable[[str], Backend],
+) -> None:
+    b = make_backend("x")
+    keys = [f"k{i:05d}".encode() for i in range(2500)]
+    b.write(Records.build(keys[::-1], [k + b"!" for k in keys[::-1]], 0, 1))
+    seen = [k for recs in b.scan(batch_size=700) for k in recs.keys]
+    assert seen == keys
+
+
+def test_records_validate_their_input() -> None:
+    with pytest.raises(TypeError, match=r"keys\[1\]"):
+        Records.build([b"a", "b"], [b"", b""], 0, 0)  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"values\[0\]"):
+        Records.build([b"a"], ["x"], 0, 0)  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="versions"):
+        Records.build([b"a"], [b"x"], -1, 0)
+
+
+def test_sqlite_is_durable_and_reports_a_lost_file(tmp_path: Path) -> None:
+    path = tmp_path / "node.db"
+    with SQLiteBackend(path) as b:
+        b.write(Records.build([b"k"], [b"v"], 3, 9))
+    with SQLiteBackend(path) as b:
+        assert b.read([b"k"]).values == [b"v"]
+        os.remove(path)
+        with pytest.raises(BackendError, match="gone"):
+            b.read([b"k"])
+    b.close()
+    with pytest.raises(BackendError, match="closed"):
+        b.ping()
+
+
+def make_store(
+    backends: Mapping[str, Backend], replication: int = 2, **kw: Any
+) -> ReplicatedStore:
+    return ReplicatedStore(Cluster(Ring(list(backends), vnodes=64), replication), backends, **kw)
+
+
+def test_put_get_delete_round_trip() -> None:
+    store = make_store({n: MemoryBackend(n) for n in NODES})
+    keys = [f"order:{i}" for i in range(3000)]
+    assert store.put_many(keys, [k.encode() for k in keys]) == 3000
+    assert store.get_many(keys) == [k.encode() for k in keys]
+    store.delete_many(keys[:10])
+    assert store.get_many(keys[:12]) == [None] * 10 + [k.encode() for k in keys[10:12]]
+    # Every record lives on exactly its two replicas.
+    prefs = store.cluster.placement.replicas(keys, 2)
+    for j, b in enumerate(store.backends):
+        expected = {keys[i] for i in np.flatnonzero((prefs == j).any(axis=1)).tolist()}
+        assert {k.decode() for recs in b.scan() for k in recs.keys} == expected
+
+
+def test_a_dead_primary_costs_no_acknowledged_write(tmp_path: Path) -> None:
+    backends = {n: MemoryBackend(n) for n in NODES}
+    hints = HintLog(tmp_path / "hints.db")
+    store = make_store(backends, hints=hints)
+    keys = [f"cart:{i}" for i in range(4000)]
+    store.put_many(keys[:2000], [b"v1"] * 2000)
+    backends["n1"].fail()  # the machine dies; the store notices on its next write
+    assert store.put_many(keys, [b"v2"] * 4000) == 4000
+    assert store.cluster.state("n1") is NodeState.DOWN
+    assert hints.pending("n1") > 0
+    assert store.get_many(keys) == [b"v2"] * 4000
+    backends["n1"].heal()
+    report = store.recover("n1")
+    assert report.hints_replayed > 0 and hints.pending("n1") == 0
+    assert store.cluster.state("n1") is NodeState.UP
+    # n1 now holds the latest version of every key it is a replica of.
+    prefs = store.cluster.placement.replicas(keys, 2)
+    mine = [keys[i].encode() for i in np.flatnonzero((prefs == 1).any(axis=1)).tolist()]
+    assert backends["n1"].read(mine).values == [b"v2"] * len(mine)
+
+
+def test_both_replicas_down_fails_exactly_those_keys() -> None:
+    backends = {n: MemoryBackend(n) for n in NODES}
+    store = make_store(backends)
+    keys = [f"pay:{i}" for i in range(3000)]
+    store.cluster.mark_down("n0")
+    store.cluster.mark_down("n2")
+    prefs = store.cluster.placement.replicas(keys, 2)
+    dead = {i for i, row in enumerate(prefs.tolist()) if set(row) <= {0, 2}}
+    assert dead  # with 4 nodes some keys live only on n0 and n2
+    with pytest.raises(QuorumError) as err:
+        store.put_many(keys, [b"x"] * len(keys))
+    assert sorted(err.value.keys) == sorted(keys[i] for i in dead)
+    assert err.value.acked == len(keys) - len(dead)
+    alive = [k for i, k in enumerate(keys) if i not in dead]
+    assert store.get_many(alive) == [b"x"] * len(alive)
+    with pytest.raises(NoHealthyReplica) as nh:
+        store.get_many(keys)
+    assert sorted(nh.value.keys) == sorted(keys[i] for i in dead)
+
+
+def test_wiped_sqlite_node_is_rebuilt_from_replicas(tmp_path: Path) -> None:
+    backends: dict[str, Backend] = {n: SQLiteBackend(tmp_path / f"{n}.db") for n in NODES}
+    store = make_store(backends)
+    keys = [f"order:{i}" for i in range(3000)]
+    store.put_many(keys, [f"v{i}".encode() for i in range(3000)])
+    before = {
+        k: v for recs in backends["n3"].scan() for k, v in zip(recs.keys, recs.values, strict=True)
+    }
+    store.cluster.mark_down("n3", reason="disk lost")
+    backends["n3"].close()
+    os.remove(tmp_path / "n3.db")
+    backends["n3"] = SQLiteBackend(tmp_path / "n3.db")  # an empty disk
+    store.backends[3] = backends["n3"]
+    report = store.recover("n3")
+    assert report.records_copied == len(before)
+    after = {
+        k: v for recs in backends["n3"].scan() for k, v in zip(recs.keys, recs.values, strict=True)
+    }
+    assert after == before
+    for b in backends.values():
+        b.close()
+
+
+def test_hint_log_survives_restart_and_detects_damage(tmp_path: Path) -> None:
+    path = tmp_path / "hints.db"
+    log = HintLog(path)
+    log.append("n1", Records.build([b"a", b"b"], [b"1", None], 4, [1, 2]))
+    log.close()
+    log = HintLog(path)
+    assert log.pending("n1") == 2
+    db = sqlite3.connect(path)
+    db.execute("UPDATE hints SET value = ? WHERE key = ?", (b"X", b"a"))
+    db.commit()
+    db.close()
+    target = MemoryBackend()
+    with pytest.raises(HintCorrupted, match="CRC"):
+        log.replay("n1", target)
+    assert target.count() == 0  # nothing of a damaged batch is written
+    log.close()
+
+
+def test_store_arguments_are_checked() -> None:
+    backends = {n: MemoryBackend(n) for n in NODES}
+    cluster = Cluster(Ring(NODES), 2)
+    with pytest.raises(ValueError, match="no backend for node 'n3'"):
+        ReplicatedStore(cluster, {n: backends[n] for n in NODES[:3]})
+    with pytest.raises(ValueError, match="write_quorum"):
+        ReplicatedStore(cluster, backends, write_quorum=3)
+    store = ReplicatedStore(cluster, backends)
+    with pytest.raises(TypeError, match=r"keys\[1\]"):
+        store.put_many(["a", 7], [b"", b""])
+    with pytest.raises(ValueError, match="values"):
+        store.put_many(["a"], [])
+
+
+class StoreMachine(RuleBasedStateMachine):
+    """Random writes, node deaths and recoveries: no acknowledged write is ever lost."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backends = {n: MemoryBackend(n) for n in NODES}
+        self.store = make_store(self.backends)
+        self.model: dict[str, bytes | None] = {}
+        self.down: set[str] = set()
+        self.version = 0
+
+    @rule(
+        ids=st.lists(st.integers(0, 40), min_size=1, max_size=15, unique=True), delete=st.booleans()
+    )
+    def write(self, ids: list[int], delete: bool) -> None:
+        self.version += 1
+        keys = [f"k{i}" for i in ids]
+        values: list[bytes | None] = [
+            None if delete else f"{k}@{self.version}".encode() for k in keys
+        ]
+        try:
+            self.store.put_many(keys, values)
+        except QuorumError as exc:
+            failed = set(exc.keys)
+            for k, v in zip(keys, values, strict=True):
+                if k not in failed:
+                    self.model[k] = v
+                else:
+                    self.model.pop(k, "unknown")  # may or may not be stored: forget it
+            return
+        self.model.update(zip(keys, values, strict=True))
+
+    @precondition(lambda self: len(self.down) < 2)
+    @rule(node=st.sampled_from(NODES))
+    def kill(self, node: str) -> None:
+        self.backends[node].fail()
+        self.store.cluster.mark_down(node, reason="killed")
+        self.down.add(node)
+
+    @precondition(lambda self: bool(self.down))
+    @rule(data=st.data())
+    def recover(self, data: st.DataObject) -> None:
+        node = data.draw(st.sampled_from(sorted(self.down)))
+        self.backends[node].heal()
+        self.store.recover(node)
+        self.down.discard(node)
+
+    @invariant()
+    def acknowledged_writes_are_readable(self) -> None:
+        keys = sorted(self.model)
+        if not keys:
+            return
+        try:
+            got = self.store.get_many(keys)
+        except NoHealthyReplica as exc:
+            unreadable = set(exc.keys)
+            keys = [k for k in keys if k not in unreadable]
+            got = self.store.get_many(keys) if keys else []
+        assert got == [self.model[k] for k in keys]
+
+
+StoreMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=20, deadline=None)
+test_store_state_machine = StoreMachine.TestCase
