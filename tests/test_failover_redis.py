@@ -1,0 +1,174 @@
+"""Fault tests against real redis-server processes on loopback (killed with SIGKILL).
+
+CI sets RINGGUARD_REQUIRE_REDIS=1: there a missing redis-server fails these tests instead
+of skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import scaled
+from ringguard import Ring
+from ringguard.backends import BackendError
+from ringguard.failover import Cluster, HintLog, NodeState, QuorumError, ReplicatedStore
+
+REQUIRED = os.environ.get("RINGGUARD_REQUIRE_REDIS", "") not in ("", "0")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisProc:
+    """One redis-server on 127.0.0.1 without persistence, in its own directory."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server on port {self.port} did not start")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_nodes(tmp_path: Path) -> Iterator[list[RedisProc]]:
+    if shutil.which("redis-server") is None:
+        if REQUIRED:
+            pytest.fail("RINGGUARD_REQUIRE_REDIS is set but redis-server is not installed")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    procs = []
+    for i in range(3):
+        d = tmp_path / f"redis{i}"
+        d.mkdir()
+        procs.append(RedisProc(d))
+    try:
+        for p in procs:
+            p.start()
+        yield procs
+    finally:
+        for p in procs:
+            p.kill()
+
+
+def test_f1_sigkill_mid_stream_loses_no_acknowledged_write(
+    redis_nodes: list[RedisProc], tmp_path: Path
+) -> None:
+    from ringguard.backends import RedisBackend
+
+    names = ["r0", "r1", "r2"]
+    backends = {
+        n: RedisBackend(p.url, timeout_s=1.0) for n, p in zip(names, redis_nodes, strict=True)
+    }
+    store = ReplicatedStore(Cluster(Ring(names), 2), backends, hints=HintLog(tmp_path / "hints.db"))
+    total, batch = scaled(200_000, 20_000), 2000
+    acked: dict[str, bytes] = {}
+    calls_after = ok_after = 0
+    killed_at = total // 2
+    for start in range(0, total, batch):
+        if start == killed_at:
+            redis_nodes[1].kill()  # SIGKILL: no goodbye, connections refused from now on
+        keys = [f"order:{i}" for i in range(start, start + batch)]
+        values = [f"{k}:v1".encode() for k in keys]
+        try:
+            store.put_many(keys, values)
+        except QuorumError as exc:  # pragma: no cover - would be a finding
+            failed = set(exc.keys)
+            acked.update((k, v) for k, v in zip(keys, values, strict=True) if k not in failed)
+        else:
+            acked.update(zip(keys, values, strict=True))
+            if start >= killed_at:
+                ok_after += 1
+        if start >= killed_at:
+            calls_after += 1
+    assert store.cluster.state("r1") is NodeState.DOWN
+    assert ok_after / calls_after >= 0.99  # one dead machine is not an outage
+    keys = sorted(acked)
+    assert store.get_many(keys) == [acked[k] for k in keys]
+    assert store.hints.pending("r1") > 0
+
+    # The machine comes back empty (no persistence): recovery rebuilds it.
+    redis_nodes[1].start()
+    report = store.recover("r1")
+    assert store.cluster.state("r1") is NodeState.UP
+    assert report.hints_replayed > 0
+    prefs = store.cluster.placement.replicas(keys, 2)
+    mine = [keys[i].encode() for i, row in enumerate(prefs.tolist()) if 1 in row]
+    assert backends["r1"].read(mine).values == [acked[k.decode()] for k in mine]
+    for b in backends.values():
+        b.close()
+
+
+def test_f7_both_replicas_down_fails_exactly_their_keys(redis_nodes: list[RedisProc]) -> None:
+    from ringguard.backends import RedisBackend
+
+    names = ["r0", "r1", "r2"]
+    backends = {
+        n: RedisBackend(p.url, timeout_s=1.0) for n, p in zip(names, redis_nodes, strict=True)
+    }
+    store = ReplicatedStore(Cluster(Ring(names), 2), backends)
+    keys = [f"cart:{i}" for i in range(3000)]
+    redis_nodes[0].kill()
+    redis_nodes[2].kill()
+    prefs = store.cluster.placement.replicas(keys, 2)
+    dead = {keys[i] for i, row in enumerate(prefs.tolist()) if set(row) == {0, 2}}
+    with pytest.raises(QuorumError) as err:
+        store.put_many(keys, [b"x"] * len(keys))
+    assert set(err.value.keys) == dead
+    alive = [k for k in keys if k not in dead]
+    assert store.get_many(alive) == [b"x"] * len(alive)
+    with pytest.raises(BackendError):
+        backends["r0"].ping()
+
+
+def test_redis_backend_hides_the_password() -> None:
+    from ringguard.backends.redis import redact_url
+
+    assert redact_url("redis://user:s3cret@127.0.0.1:6379/0") == "redis://user:***@127.0.0.1:6379/0"
+    assert "s3cret" not in redact_url("redis://:s3cret@localhost/1")
+    assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
