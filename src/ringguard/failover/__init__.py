@@ -1,10 +1,10 @@
-"""Failover: health-aware routing over a placement (``Cluster``).
-
-The replicated store, failure detectors and hint log build on this module.
-"""
+"""Failover ("dual-machine redundancy"): health-aware routing, a replicated store with
+hinted handoff and recovery, failure detectors and a monitor."""
 
 from .cluster import Cluster, Event, HealthView, NodeState, Route, UnknownNodeError
+from .detector import PhiAccrualDetector, ThresholdDetector
 from .hints import HintCorrupted, HintLog
+from .monitor import Monitor
 from .store import NoHealthyReplica, QuorumError, RecoveryReport, ReplicatedStore
 
 __all__ = [
@@ -13,11 +13,14 @@ __all__ = [
     "HealthView",
     "HintCorrupted",
     "HintLog",
+    "Monitor",
     "NoHealthyReplica",
     "NodeState",
+    "PhiAccrualDetector",
     "QuorumError",
     "RecoveryReport",
     "ReplicatedStore",
     "Route",
+    "ThresholdDetector",
     "UnknownNodeError",
 ]
