@@ -9,12 +9,23 @@ True
 pure-Python fallback (``RINGGUARD_PUREPYTHON=1`` forces it).
 """
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _version
+from typing import Any
 
 from . import reference
 from ._backend import BACKEND
+from .backends import Backend, BackendError, MemoryBackend, SQLiteBackend
 from .errors import InvalidPlacementError, RingGuardError
+from .failover import (
+    Cluster,
+    HintLog,
+    Monitor,
+    NodeState,
+    NoHealthyReplica,
+    PhiAccrualDetector,
+    QuorumError,
+    ReplicatedStore,
+    ThresholdDetector,
+)
 from .placement import (
     REDIS_SLOTS,
     KetamaRing,
@@ -34,13 +45,42 @@ from .placement import (
     redis_slot,
 )
 
-try:
-    __version__ = _version("ringguard")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> Any:
+    # Looked up on first use: importlib.metadata alone costs tens of milliseconds to import.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("ringguard")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            value = "0+unknown"
+        globals()["__version__"] = value
+        return value
+    # RedisBackend needs redis-py, imported only when asked for.
+    if name == "RedisBackend":
+        from .backends.redis import RedisBackend
+
+        return RedisBackend
+    raise AttributeError(f"module 'ringguard' has no attribute {name!r}")
+
 
 __all__ = [
     "BACKEND",
+    "Backend",
+    "BackendError",
+    "Cluster",
+    "HintLog",
+    "MemoryBackend",
+    "Monitor",
+    "NoHealthyReplica",
+    "NodeState",
+    "PhiAccrualDetector",
+    "QuorumError",
+    "RedisBackend",
+    "ReplicatedStore",
+    "SQLiteBackend",
+    "ThresholdDetector",
     "InvalidPlacementError",
     "KetamaRing",
     "LoadReport",
