@@ -275,3 +275,23 @@ class StoreMachine(RuleBasedStateMachine):
 
 StoreMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=20, deadline=None)
 test_store_state_machine = StoreMachine.TestCase
+
+
+def test_f9_hints_survive_a_restart_of_the_writer(tmp_path: Path) -> None:
+    backends = {n: SQLiteBackend(tmp_path / f"{n}.db") for n in NODES}
+    store = make_store(backends, hints=HintLog(tmp_path / "hints.db"))
+    keys = [f"order:{i}" for i in range(1000)]
+    store.cluster.mark_down("n2")
+    store.put_many(keys, [b"v"] * len(keys))
+    pending = store.hints.pending("n2")
+    assert pending > 0
+    store.hints.close()  # the writer process goes away
+    del store
+    again = make_store(backends, hints=HintLog(tmp_path / "hints.db"))  # and restarts
+    assert again.hints.pending("n2") == pending
+    assert again.recover("n2").hints_replayed == pending
+    prefs = again.cluster.placement.replicas(keys, 2)
+    mine = [keys[i].encode() for i in np.flatnonzero((prefs == 2).any(axis=1)).tolist()]
+    assert backends["n2"].read(mine).values == [b"v"] * len(mine)
+    for b in backends.values():
+        b.close()
