@@ -172,3 +172,94 @@ def test_redis_backend_hides_the_password() -> None:
     assert redact_url("redis://user:s3cret@127.0.0.1:6379/0") == "redis://user:***@127.0.0.1:6379/0"
     assert "s3cret" not in redact_url("redis://:s3cret@localhost/1")
     assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def _stop(p: RedisProc) -> None:
+    assert p.proc is not None
+    p.proc.send_signal(signal.SIGSTOP)
+
+
+def _cont(p: RedisProc) -> None:
+    assert p.proc is not None
+    p.proc.send_signal(signal.SIGCONT)
+
+
+def test_f2_sigstop_past_the_detector_then_sigcont(redis_nodes: list[RedisProc]) -> None:
+    from ringguard.backends import RedisBackend
+    from ringguard.failover import Event, Monitor, ThresholdDetector
+
+    names = ["r0", "r1", "r2"]
+    events: list[Event] = []
+    backends = {n: RedisBackend(p.url, timeout_s=0.3) for n, p in zip(names, redis_nodes,
+                                                                       strict=True)}
+    cluster = Cluster(Ring(names), 2, on_event=events.append)
+    store = ReplicatedStore(cluster, backends)
+    monitor = Monitor(cluster, backends, store=store, interval_s=0.05, timeout_s=0.3,
+                      detector=ThresholdDetector(fall=2, rise=2), hold_down_s=0.5)
+    keys = [f"order:{i}" for i in range(2000)]
+    store.put_many(keys, [b"v1"] * len(keys))
+    with monitor:
+        _stop(redis_nodes[2])  # frozen: accepts connections, answers nothing
+        deadline = time.monotonic() + 10
+        while cluster.state("r2") is not NodeState.DOWN and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert cluster.state("r2") is NodeState.DOWN
+        store.put_many(keys, [b"v2"] * len(keys))  # routed around, r2 gets hints
+        assert store.hints.pending("r2") > 0
+        _cont(redis_nodes[2])
+        deadline = time.monotonic() + 10
+        while cluster.state("r2") is not NodeState.UP and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert cluster.state("r2") is NodeState.UP
+    kinds = [e.kind for e in events if e.node == "r2"]
+    assert kinds[-2:] == ["catching_up", "up"] and "down" in kinds
+    assert store.hints.pending("r2") == 0
+    assert store.get_many(keys) == [b"v2"] * len(keys)
+    prefs = cluster.placement.replicas(keys, 2)
+    mine = [keys[i].encode() for i, row in enumerate(prefs.tolist()) if 2 in row]
+    assert backends["r2"].read(mine).values == [b"v2"] * len(mine)
+
+
+def test_f5_flapping_node_fails_over_once_per_hold_down(redis_nodes: list[RedisProc]) -> None:
+    from ringguard.backends import RedisBackend
+    from ringguard.failover import Event, Monitor, ThresholdDetector
+
+    names = ["r0", "r1", "r2"]
+    events: list[Event] = []
+    backends = {n: RedisBackend(p.url, timeout_s=0.2) for n, p in zip(names, redis_nodes,
+                                                                       strict=True)}
+    cluster = Cluster(Ring(names), 2, on_event=events.append)
+    store = ReplicatedStore(cluster, backends)
+    hold_down = 2.0
+    monitor = Monitor(cluster, backends, store=store, interval_s=0.05, timeout_s=0.2,
+                      detector=ThresholdDetector(fall=1, rise=1), hold_down_s=hold_down)
+    acked: dict[str, bytes] = {}
+    t_end = time.monotonic() + 6.0
+    stopped = False
+    i = 0
+    with monitor:
+        next_flip = time.monotonic()
+        while time.monotonic() < t_end:
+            if time.monotonic() >= next_flip:  # stop/start every 0.5 s
+                (_cont if stopped else _stop)(redis_nodes[1])
+                stopped = not stopped
+                next_flip += 0.5
+            keys = [f"k{i}-{j}" for j in range(50)]
+            try:
+                store.put_many(keys, [b"x"] * 50)
+                acked.update((k, b"x") for k in keys)
+            except QuorumError as exc:
+                acked.update((k, b"x") for k in keys if k not in set(exc.keys))
+            i += 1
+        if stopped:
+            _cont(redis_nodes[1])
+        time.sleep(hold_down + 0.5)
+        deadline = time.monotonic() + 10
+        while cluster.state("r1") is not NodeState.UP and time.monotonic() < deadline:
+            time.sleep(0.05)
+    downs = [e.time_s for e in events if e.node == "r1" and e.kind == "down"]
+    assert downs, "the flapping node was never failed over"
+    assert all(b - a >= hold_down for a, b in zip(downs, downs[1:], strict=False))
+    assert cluster.state("r1") is NodeState.UP and store.hints.pending("r1") == 0
+    keys = sorted(acked)
+    assert store.get_many(keys) == [b"x"] * len(keys)

@@ -161,6 +161,7 @@ class ReplicatedStore:
         view = route.view
         records = Records.build(kb, list(values), view.version, self._seqs(len(kb)))
         acks = np.zeros(len(kb), dtype=np.int64)
+        hinted: set[str] = set()
         prefs = route.replicas
         for j in range(prefs.shape[1]):
             col = prefs[:, j]
@@ -177,11 +178,21 @@ class ReplicatedStore:
                     except BackendError as exc:
                         self.cluster.mark_down(name, reason=f"write failed: {exc}")
                         self.hints.append(name, batch)
+                        hinted.add(name)
                         continue
                     if state is not NodeState.CATCHING_UP:
                         acks[idx] += 1
                 else:
                     self.hints.append(name, batch)
+                    hinted.add(name)
+        # A node may have finished recovering while this batch (routed under an older view)
+        # was hinting it: replay now, or those hints would wait for its next recovery.
+        for name in hinted:
+            if self.cluster.state(name) is NodeState.UP and self.hints.pending(name):
+                try:
+                    self.hints.replay(name, self.backends[self.cluster.nodes.index(name)])
+                except BackendError:
+                    pass  # it failed again; the hints stay for the next recovery
         failed = np.flatnonzero(acks < self.write_quorum)
         if len(failed):
             bad = [keys[i] for i in failed.tolist()]
