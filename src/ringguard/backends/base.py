@@ -59,16 +59,21 @@ class Records:
         """Validate and build a batch (keys/values must be bytes; versions int64 >= 0)."""
         ks = list(keys)
         vs = list(values)
-        for i, k in enumerate(ks):
-            if not isinstance(k, bytes):
-                raise TypeError(f"keys[{i}]: expected bytes, got {type(k).__name__}")
-            if len(k) > MAX_KEY_BYTES:
-                raise ValueError(f"keys[{i}]: longer than {MAX_KEY_BYTES} bytes")
-        for i, v in enumerate(vs):
-            if v is not None and not isinstance(v, bytes):
-                raise TypeError(f"values[{i}]: expected bytes or None, got {type(v).__name__}")
-            if v is not None and len(v) > MAX_VALUE_BYTES:
-                raise ValueError(f"values[{i}]: larger than {MAX_VALUE_BYTES} bytes")
+        # Fast path: one pass of C-level checks; the slow loop runs only to name the culprit.
+        if not (all(type(k) is bytes for k in ks)
+                and max(map(len, ks), default=0) <= MAX_KEY_BYTES):
+            for i, k in enumerate(ks):
+                if not isinstance(k, bytes):
+                    raise TypeError(f"keys[{i}]: expected bytes, got {type(k).__name__}")
+                if len(k) > MAX_KEY_BYTES:
+                    raise ValueError(f"keys[{i}]: longer than {MAX_KEY_BYTES} bytes")
+        if not all(type(v) is bytes and len(v) <= MAX_VALUE_BYTES or v is None for v in vs):
+            for i, v in enumerate(vs):
+                if v is not None and not isinstance(v, bytes):
+                    raise TypeError(
+                        f"values[{i}]: expected bytes or None, got {type(v).__name__}")
+                if v is not None and len(v) > MAX_VALUE_BYTES:
+                    raise ValueError(f"values[{i}]: larger than {MAX_VALUE_BYTES} bytes")
         e = np.ascontiguousarray(np.broadcast_to(np.asarray(epochs, dtype=np.int64), (len(ks),)))
         s = np.ascontiguousarray(np.broadcast_to(np.asarray(seqs, dtype=np.int64), (len(ks),)))
         if len(ks) and (e.min() < 0 or s.min() < 0):

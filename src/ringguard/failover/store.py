@@ -66,6 +66,8 @@ class RecoveryReport:
 
 
 def _key_bytes(keys: Sequence[Any]) -> list[bytes]:
+    if all(type(k) is str for k in keys):
+        return [k.encode("utf-8") for k in keys]
     out = []
     for i, k in enumerate(keys):
         if isinstance(k, str):
