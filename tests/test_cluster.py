@@ -76,7 +76,7 @@ def test_views_are_immutable_snapshots() -> None:
 
 def test_epochs_grow_when_a_node_stops_or_starts_acting() -> None:
     events: list[Event] = []
-    c = Cluster(Ring(NODES), replication=2, on_event=events.append)
+    c = Cluster(Ring(NODES), replication=2, on_event=events.append, epoch_base=0)
     assert c.node_epoch("n1") == 0 and c.epoch == 0
     c.mark_suspect("n1", reason="slow heartbeats")
     assert c.node_epoch("n1") == 0  # still acting

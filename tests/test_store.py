@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -96,9 +97,7 @@ def test_sqlite_is_durable_and_reports_a_lost_file(tmp_path: Path) -> None:
         b.ping()
 
 
-def make_store(
-    backends: Mapping[str, Backend], replication: int = 2, **kw: Any
-) -> ReplicatedStore:
+def make_store(backends: Mapping[str, Backend], replication: int = 2, **kw: Any) -> ReplicatedStore:
     return ReplicatedStore(Cluster(Ring(list(backends), vnodes=64), replication), backends, **kw)
 
 
@@ -293,5 +292,22 @@ def test_f9_hints_survive_a_restart_of_the_writer(tmp_path: Path) -> None:
     prefs = again.cluster.placement.replicas(keys, 2)
     mine = [keys[i].encode() for i in np.flatnonzero((prefs == 2).any(axis=1)).tolist()]
     assert backends["n2"].read(mine).values == [b"v"] * len(mine)
+    for b in backends.values():
+        b.close()
+
+
+def test_writes_after_a_restart_of_the_writer_win(tmp_path: Path) -> None:
+    """Versions keep growing across processes: a restarted writer is not 'older'."""
+    backends = {n: SQLiteBackend(tmp_path / f"{n}.db") for n in NODES}
+    first = make_store(backends)
+    for n in NODES:  # many view changes in the first process
+        first.cluster.mark_down(n)
+        first.cluster.mark_up(n)
+    first.put_many(["order:1"], [b"old"])
+    time.sleep(0.02)  # a restart takes longer than the 8 view changes above
+    second = make_store(backends)  # a new process: a new Cluster
+    second.put_many(["order:1"], [b"new"])
+    assert second.get_many(["order:1"]) == [b"new"]
+    assert first.get_many(["order:1"]) == [b"new"]
     for b in backends.values():
         b.close()

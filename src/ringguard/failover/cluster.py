@@ -133,6 +133,10 @@ class Cluster:
     on_event
         Optional callback receiving every :class:`Event` (also logged on
         ``ringguard.failover``).
+    epoch_base
+        First view version, then each change adds one. Default: versions follow the clock
+        in milliseconds (each change gives ``max(previous + 1, now_ms)``), so records
+        written after a restart of the process are newer than those written before it.
 
     Examples
     --------
@@ -151,7 +155,17 @@ class Cluster:
         replication: int = 2,
         *,
         on_event: Callable[[Event], Any] | None = None,
+        epoch_base: int | None = None,
     ) -> None:
+        self._clocked = epoch_base is None
+        if epoch_base is None:
+            # Milliseconds since 1970, and every later version at least the clock: a
+            # restarted process starts above every version its predecessor used (unless
+            # that one made more than 1000 view changes per second just before), so record
+            # versions (epoch, seq) keep growing across restarts.
+            epoch_base = time.time_ns() // 1_000_000
+        if isinstance(epoch_base, bool) or not isinstance(epoch_base, int) or epoch_base < 0:
+            raise ValueError("epoch_base: expected an int >= 0")
         if isinstance(replication, bool) or not isinstance(replication, int):
             raise TypeError(f"replication: expected an int, got {type(replication).__name__}")
         nodes = tuple(placement.nodes)
@@ -166,7 +180,7 @@ class Cluster:
         self._replication = replication
         self._on_event = on_event
         self._lock = threading.Lock()
-        self._view = HealthView(0, nodes, (NodeState.UP,) * len(nodes), (0,) * len(nodes))
+        self._view = HealthView(epoch_base, nodes, (NodeState.UP,) * len(nodes), (0,) * len(nodes))
 
     @property
     def placement(self) -> Placement:
@@ -220,7 +234,14 @@ class Cluster:
                 epochs[i] += 1  # the node stops or starts acting: fence older writes
             states = list(v.states)
             states[i] = state
-            self._view = HealthView(v.version + 1, v.nodes, tuple(states), tuple(epochs))
+            # Versions follow the clock (milliseconds) when it is ahead, so a restarted
+            # process, which starts at the clock, is never behind its predecessor.
+            version = (
+                max(v.version + 1, time.time_ns() // 1_000_000)
+                if self._clocked
+                else (v.version + 1)
+            )
+            self._view = HealthView(version, v.nodes, tuple(states), tuple(epochs))
             kind = {
                 NodeState.SUSPECT: "suspect",
                 NodeState.DOWN: "down",
