@@ -2,12 +2,19 @@
 
 from typing import Any
 
-from .base import Backend, BackendError, Records
+from .base import Backend, BackendError, Records, StaleEpochError
 from .memory import MemoryBackend
 from .sqlite import SQLiteBackend
 
-__all__ = ["Backend", "BackendError", "MemoryBackend", "Records", "RedisBackend",
-           "SQLiteBackend"]
+__all__ = [
+    "Backend",
+    "BackendError",
+    "MemoryBackend",
+    "Records",
+    "RedisBackend",
+    "StaleEpochError",
+    "SQLiteBackend",
+]
 
 
 def __getattr__(name: str) -> Any:

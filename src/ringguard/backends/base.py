@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Backend", "BackendError", "Records"]
+__all__ = ["Backend", "BackendError", "Records", "StaleEpochError"]
 
 MAX_KEY_BYTES = 64 * 1024
 MAX_VALUE_BYTES = 512 * 1024 * 1024
@@ -23,6 +23,11 @@ MAX_VALUE_BYTES = 512 * 1024 * 1024
 
 class BackendError(Exception):
     """A backend could not complete an operation (I/O error, timeout, dead server)."""
+
+
+class StaleEpochError(BackendError):
+    """A fenced write carried an epoch older than the node's fence: it was routed under a
+    view from before the node's last return, and nothing of the batch was written."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +65,9 @@ class Records:
         ks = list(keys)
         vs = list(values)
         # Fast path: one pass of C-level checks; the slow loop runs only to name the culprit.
-        if not (all(type(k) is bytes for k in ks)
-                and max(map(len, ks), default=0) <= MAX_KEY_BYTES):
+        if not (
+            all(type(k) is bytes for k in ks) and max(map(len, ks), default=0) <= MAX_KEY_BYTES
+        ):
             for i, k in enumerate(ks):
                 if not isinstance(k, bytes):
                     raise TypeError(f"keys[{i}]: expected bytes, got {type(k).__name__}")
@@ -70,8 +76,7 @@ class Records:
         if not all(type(v) is bytes and len(v) <= MAX_VALUE_BYTES or v is None for v in vs):
             for i, v in enumerate(vs):
                 if v is not None and not isinstance(v, bytes):
-                    raise TypeError(
-                        f"values[{i}]: expected bytes or None, got {type(v).__name__}")
+                    raise TypeError(f"values[{i}]: expected bytes or None, got {type(v).__name__}")
                 if v is not None and len(v) > MAX_VALUE_BYTES:
                     raise ValueError(f"values[{i}]: larger than {MAX_VALUE_BYTES} bytes")
         e = np.ascontiguousarray(np.broadcast_to(np.asarray(epochs, dtype=np.int64), (len(ks),)))
@@ -95,8 +100,21 @@ class Backend(abc.ABC):
     name: str = "backend"
 
     @abc.abstractmethod
-    def write(self, records: Records) -> int:
-        """Apply ``records`` last-writer-wins; return how many replaced the stored version."""
+    def write(self, records: Records, *, fenced: bool = False) -> int:
+        """Apply ``records`` last-writer-wins; return how many replaced the stored version.
+
+        With ``fenced=True`` (client writes) the whole batch is refused with
+        :class:`StaleEpochError` if any record's epoch is below the fence (see
+        :meth:`set_fence`); replays of hints and copies between replicas are not fenced.
+        """
+
+    @abc.abstractmethod
+    def set_fence(self, epoch: int) -> None:
+        """Refuse fenced writes with an epoch below ``epoch`` from now on (never lowers)."""
+
+    @abc.abstractmethod
+    def fence(self) -> int:
+        """The current fence epoch (0 when none was set)."""
 
     @abc.abstractmethod
     def read(self, keys: Sequence[bytes]) -> Records:

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from .base import Backend, BackendError, Records
+from .base import Backend, BackendError, Records, StaleEpochError
 
 __all__ = ["MemoryBackend"]
 
@@ -33,6 +33,7 @@ class MemoryBackend(Backend):
         self._data: dict[bytes, tuple[bytes | None, int, int]] = {}
         self._lock = threading.Lock()
         self._failed = False
+        self._fence = 0
 
     def fail(self) -> None:
         """Simulate a dead node: every call raises until :meth:`heal`."""
@@ -51,10 +52,24 @@ class MemoryBackend(Backend):
         if self._failed:
             raise BackendError(f"{self.name}: node is down")
 
-    def write(self, records: Records) -> int:
+    def set_fence(self, epoch: int) -> None:
+        self._check()
+        with self._lock:
+            self._fence = max(self._fence, int(epoch))
+
+    def fence(self) -> int:
+        self._check()
+        return self._fence
+
+    def write(self, records: Records, *, fenced: bool = False) -> int:
         self._check()
         applied = 0
         with self._lock:
+            if fenced and len(records) and int(records.epochs.min()) < self._fence:
+                raise StaleEpochError(
+                    f"{self.name}: write with epoch {int(records.epochs.min())} below the "
+                    f"fence {self._fence}"
+                )
             for k, v, e, s in zip(
                 records.keys,
                 records.values,

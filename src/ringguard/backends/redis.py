@@ -14,21 +14,32 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from .base import Backend, BackendError, Records
+from .base import Backend, BackendError, Records, StaleEpochError
 
 __all__ = ["RedisBackend", "redact_url"]
 
 _LWW = """
+local fence = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' and fence and ARGV[2] < fence then
+  return -1
+end
 local applied = 0
-for i, k in ipairs(KEYS) do
-  local ver = ARGV[3 * i - 2]
-  local cur = redis.call('HGET', k, 'ver')
-  if (not cur) or ver > cur then
-    redis.call('HSET', k, 'ver', ver, 'v', ARGV[3 * i - 1], 'd', ARGV[3 * i])
+for i = 2, #KEYS do
+  local j = 3 * (i - 1)
+  local cur = redis.call('HGET', KEYS[i], 'ver')
+  if (not cur) or ARGV[j] > cur then
+    redis.call('HSET', KEYS[i], 'ver', ARGV[j], 'v', ARGV[j + 1], 'd', ARGV[j + 2])
     applied = applied + 1
   end
 end
 return applied
+"""
+_SET_FENCE = """
+local cur = redis.call('GET', KEYS[1])
+if (not cur) or ARGV[1] > cur then
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return 1
 """
 _CHUNK = 1000  # keys per script call / pipeline round trip
 
@@ -84,17 +95,34 @@ class RedisBackend(Backend):
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
         self._script = self._client.register_script(_LWW)
+        self._set_fence = self._client.register_script(_SET_FENCE)
+        # Outside the record namespace (scan matches prefix*), so no record key collides.
+        self._fence_key = b"ringguard-fence:" + self._prefix
 
     def _fail(self, what: str, exc: BaseException) -> BackendError:
         return BackendError(f"{self.url}: {what} failed ({type(exc).__name__}: {exc})")
 
-    def write(self, records: Records) -> int:
+    def set_fence(self, epoch: int) -> None:
+        try:
+            self._set_fence(keys=[self._fence_key], args=[f"{int(epoch):020d}"])
+        except self._errors as exc:
+            raise self._fail("set_fence", exc) from exc
+
+    def fence(self) -> int:
+        try:
+            got = self._client.get(self._fence_key)
+        except self._errors as exc:
+            raise self._fail("fence", exc) from exc
+        return int(got) if got else 0
+
+    def write(self, records: Records, *, fenced: bool = False) -> int:
         applied = 0
         p = self._prefix
+        low = f"{int(records.epochs.min()) if len(records) else 0:020d}"
         try:
             for i in range(0, len(records), _CHUNK):
-                keys = [p + k for k in records.keys[i : i + _CHUNK]]
-                args: list[Any] = []
+                keys = [self._fence_key] + [p + k for k in records.keys[i : i + _CHUNK]]
+                args: list[Any] = [1 if fenced else 0, low]
                 for v, e, s in zip(
                     records.values[i : i + _CHUNK],
                     records.epochs[i : i + _CHUNK].tolist(),
@@ -102,7 +130,12 @@ class RedisBackend(Backend):
                     strict=True,
                 ):
                     args += [_ver(e, s), b"" if v is None else v, 1 if v is None else 0]
-                applied += int(self._script(keys=keys, args=args))
+                got = int(self._script(keys=keys, args=args))
+                if got < 0:
+                    raise StaleEpochError(
+                        f"{self.url}: write with epoch {int(low)} below the fence {self.fence()}"
+                    )
+                applied += got
         except self._errors as exc:
             raise self._fail("write", exc) from exc
         return applied

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from .base import Backend, BackendError, Records
+from .base import Backend, BackendError, Records, StaleEpochError
 
 __all__ = ["SQLiteBackend"]
 
@@ -73,6 +73,9 @@ class SQLiteBackend(Backend):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.execute(_SCHEMA)
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+            )
         except sqlite3.Error as exc:
             raise BackendError(f"{self.path}: cannot open ({exc})") from exc
 
@@ -83,7 +86,24 @@ class SQLiteBackend(Backend):
             raise BackendError(f"{self.path}: database file is gone (disk lost?)")
         return self._db
 
-    def write(self, records: Records) -> int:
+    def set_fence(self, epoch: int) -> None:
+        with self._lock:
+            db = self._conn()
+            try:
+                db.execute(
+                    "INSERT INTO meta (name, value) VALUES ('fence', ?) ON CONFLICT(name) "
+                    "DO UPDATE SET value = max(value, excluded.value)",
+                    (int(epoch),),
+                )
+            except sqlite3.Error as exc:
+                raise BackendError(f"{self.path}: set_fence failed ({exc})") from exc
+
+    def fence(self) -> int:
+        with self._lock:
+            row = self._conn().execute("SELECT value FROM meta WHERE name = 'fence'").fetchone()
+        return int(row[0]) if row else 0
+
+    def write(self, records: Records, *, fenced: bool = False) -> int:
         rows = list(
             zip(
                 records.keys,
@@ -98,6 +118,14 @@ class SQLiteBackend(Backend):
             try:
                 before = db.total_changes
                 db.execute("BEGIN IMMEDIATE")
+                if fenced and rows:
+                    row = db.execute("SELECT value FROM meta WHERE name = 'fence'").fetchone()
+                    low = int(records.epochs.min())
+                    if row and low < row[0]:
+                        db.execute("ROLLBACK")
+                        raise StaleEpochError(
+                            f"{self.path}: write with epoch {low} below the fence {row[0]}"
+                        )
                 db.executemany(_UPSERT, rows)
                 db.execute("COMMIT")
                 return db.total_changes - before

@@ -1,7 +1,7 @@
 """Failover ("dual-machine redundancy"): health-aware routing, a replicated store with
 hinted handoff and recovery, failure detectors and a monitor."""
 
-from .cluster import Cluster, Event, HealthView, NodeState, Route, UnknownNodeError
+from .cluster import Cluster, Event, HealthView, NodeState, Route, StateChanged, UnknownNodeError
 from .detector import PhiAccrualDetector, ThresholdDetector
 from .hints import HintCorrupted, HintLog
 from .monitor import Monitor
@@ -21,6 +21,7 @@ __all__ = [
     "RecoveryReport",
     "ReplicatedStore",
     "Route",
+    "StateChanged",
     "ThresholdDetector",
     "UnknownNodeError",
 ]

@@ -22,9 +22,21 @@ from .._backend import core
 from ..errors import RingGuardError
 from ..placement.base import Placement
 
-__all__ = ["Cluster", "Event", "HealthView", "NodeState", "Route", "UnknownNodeError"]
+__all__ = [
+    "Cluster",
+    "Event",
+    "HealthView",
+    "NodeState",
+    "Route",
+    "StateChanged",
+    "UnknownNodeError",
+]
 
 log = logging.getLogger("ringguard.failover")
+
+
+class StateChanged(RingGuardError):
+    """A conditional state change found the node in another state than expected."""
 
 
 class UnknownNodeError(RingGuardError, KeyError):
@@ -222,11 +234,17 @@ class Cluster:
 
     # ---- state changes ------------------------------------------------------------------
 
-    def _set(self, node: str, state: NodeState, reason: str) -> Event | None:
+    def _set(
+        self, node: str, state: NodeState, reason: str, expect: NodeState | None = None
+    ) -> Event | None:
         with self._lock:
             v = self._view
             i = _index(v.nodes, node)
             old = v.states[i]
+            if expect is not None and old is not expect:
+                raise StateChanged(
+                    f"{node} is {old.value}, not {expect.value}: {reason or 'state changed'}"
+                )
             if old is state:
                 return None
             epochs = list(v.epochs)
@@ -287,9 +305,13 @@ class Cluster:
         """``node`` is back and replaying what it missed; it does not act yet."""
         self._set(node, NodeState.CATCHING_UP, reason)
 
-    def mark_up(self, node: str, reason: str = "") -> None:
-        """``node`` acts for its keys again."""
-        self._set(node, NodeState.UP, reason)
+    def mark_up(self, node: str, reason: str = "", *, expect: NodeState | None = None) -> None:
+        """``node`` acts for its keys again.
+
+        With ``expect``, the change happens only if the node is still in that state
+        (compare-and-set); otherwise :class:`StateChanged` is raised and nothing changes.
+        """
+        self._set(node, NodeState.UP, reason, expect)
 
     # ---- routing ------------------------------------------------------------------------
 

@@ -92,6 +92,7 @@ class Monitor:
         self.interval_s, self.timeout_s, self.hold_down_s = interval_s, timeout_s, hold_down_s
         self._clock = clock
         self._failover_at: dict[str, float] = {}
+        self._seen: dict[str, NodeState] = {}
         self._pending: dict[str, _Probe] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -135,29 +136,48 @@ class Monitor:
                     det.record(name, False)
                 self.last_errors[name] = reason
             state = self.cluster.state(name)
+            if state is NodeState.DOWN and self._seen.get(name) is not NodeState.DOWN:
+                # Down since the last round, whoever decided it (the store marks nodes down
+                # on failed calls): the hold-down counts from now.
+                self._failover_at[name] = now
+            self._seen[name] = state
             since = now - self._failover_at.get(name, -float("inf"))
             available = det.is_available(name)
             if state in (NodeState.UP, NodeState.SUSPECT):
                 if not available:
-                    self.cluster.mark_down(name, reason=reason or "detector convicted")
-                    self._failover_at[name] = now
+                    self._mark_down(name, reason or "detector convicted", now)
                 elif reason is not None or det.suspicious(name):
                     if state is NodeState.UP:
                         self.cluster.mark_suspect(name, reason=reason or "late heartbeats")
                 elif state is NodeState.SUSPECT:
                     self.cluster.mark_up(name, reason="probes answer again")
+            elif state is NodeState.CATCHING_UP:  # a recovery that did not finish
+                if reason is not None:
+                    self._mark_down(name, reason, now)
+                else:
+                    self._bring_back(name)
             elif state is NodeState.DOWN and available and reason is None:
                 if since >= self.hold_down_s:
                     self._bring_back(name)
 
+    def _mark_down(self, name: str, reason: str, now: float) -> None:
+        self.cluster.mark_down(name, reason=reason)
+        self._seen[name] = NodeState.DOWN
+        self._failover_at[name] = now
+
     def _bring_back(self, name: str) -> None:
-        if self.store is not None:
-            try:
-                self.store.recover(name)
-            except Exception as exc:  # noqa: BLE001 - stays down, retried next round
-                self.last_errors[name] = f"recovery failed: {exc}"
-        else:
+        if self.store is None:
             self.cluster.mark_up(name, reason="probes answer again")
+            return
+        try:
+            self.store.recover(name)
+        except Exception as exc:  # noqa: BLE001 - back to down, retried after a hold-down
+            self.last_errors[name] = f"recovery failed: {exc}"
+            if self.cluster.state(name) is not NodeState.DOWN:
+                self.cluster.mark_down(name, reason=f"recovery failed: {exc}")
+            # Failed again (here or through a failed write meanwhile): a new hold-down.
+            self._seen[name] = NodeState.DOWN
+            self._failover_at[name] = self._clock()
 
     # ---- background thread ----------------------------------------------------------------
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.base import Backend, BackendError, Records
+from ..backends.base import Backend, BackendError, Records, StaleEpochError
 from ..errors import RingGuardError
-from .cluster import Cluster, NodeState
+from .cluster import Cluster, HealthView, NodeState
 from .hints import HintLog
 
 __all__ = ["NoHealthyReplica", "QuorumError", "RecoveryReport", "ReplicatedStore"]
@@ -145,8 +145,14 @@ class ReplicatedStore:
 
     # ---- writes -------------------------------------------------------------------------
 
-    def put_many(self, keys: Sequence[Any], values: Sequence[bytes | None]) -> int:
+    def put_many(
+        self, keys: Sequence[Any], values: Sequence[bytes | None], *, view: HealthView | None = None
+    ) -> int:
         """Write ``values`` under ``keys`` (``None`` deletes); return how many were acked.
+
+        ``view`` pins the health view the batch is routed under (default: the current one).
+        A node that returned after that view refuses the batch (fencing); its records then
+        go to the hint log like those of a down replica.
 
         Raises
         ------
@@ -159,7 +165,7 @@ class ReplicatedStore:
             raise ValueError(f"values: {len(values)} values for {len(kb)} keys")
         if not kb:
             return 0
-        route = self.cluster.route(kb)
+        route = self.cluster.route(kb, view=view)
         view = route.view
         records = Records.build(kb, list(values), view.version, self._seqs(len(kb)))
         acks = np.zeros(len(kb), dtype=np.int64)
@@ -176,7 +182,11 @@ class ReplicatedStore:
                 state = view.states[node]
                 if state in (NodeState.UP, NodeState.SUSPECT, NodeState.CATCHING_UP):
                     try:
-                        self.backends[node].write(batch)
+                        self.backends[node].write(batch, fenced=True)
+                    except StaleEpochError:
+                        self.hints.append(name, batch)  # routed under an old view
+                        hinted.add(name)
+                        continue
                     except BackendError as exc:
                         self.cluster.mark_down(name, reason=f"write failed: {exc}")
                         self.hints.append(name, batch)
@@ -276,10 +286,16 @@ class ReplicatedStore:
         backend = self.backends[i]
         backend.ping()  # raises BackendError if it is still unreachable
         self.cluster.mark_catching_up(node, reason="recovery started")
+        backend.set_fence(self.cluster.epoch)  # batches routed before now are refused
         replayed = self.hints.replay(node, backend, batch_size=batch_size)
         copied = self._anti_entropy(i, batch_size)
         replayed += self.hints.replay(node, backend, batch_size=batch_size)
-        self.cluster.mark_up(node, reason=f"recovered: {replayed} hints, {copied} records")
+        # Only if nothing marked it down meanwhile (a failed write during the recovery).
+        self.cluster.mark_up(
+            node,
+            reason=f"recovered: {replayed} hints, {copied} records",
+            expect=NodeState.CATCHING_UP,
+        )
         return RecoveryReport(node, replayed, copied, time.monotonic() - t0)
 
     def _anti_entropy(self, target: int, batch_size: int) -> int:
