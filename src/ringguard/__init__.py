@@ -16,12 +16,16 @@ from . import reference
 from ._backend import BACKEND
 from .errors import InvalidPlacementError, RingGuardError
 from .placement import (
+    JumpHash,
     KetamaRing,
     LoadReport,
+    Maglev,
     Movement,
     Placement,
+    Rendezvous,
     Ring,
     from_json,
+    jump_hash,
     load,
     movement,
 )
@@ -34,14 +38,18 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "BACKEND",
     "InvalidPlacementError",
+    "JumpHash",
     "KetamaRing",
     "LoadReport",
+    "Maglev",
     "Movement",
     "Placement",
+    "Rendezvous",
     "Ring",
     "RingGuardError",
     "__version__",
     "from_json",
+    "jump_hash",
     "load",
     "movement",
     "reference",
