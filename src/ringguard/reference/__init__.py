@@ -5,6 +5,10 @@ It implements ``docs/placement-contract.md`` literally (plain loops, :mod:`bisec
 benchmarks measure speed-ups against it. Same class names and signatures as the fast API.
 """
 
+from .jump import JumpHash, jump_hash
+from .maglev import Maglev
+from .rendezvous import Rendezvous
 from .ring import Ring, canonical_keys, ketama_hash, ketama_keys, xxh64
 
-__all__ = ["Ring", "canonical_keys", "ketama_hash", "ketama_keys", "xxh64"]
+__all__ = ["JumpHash", "Maglev", "Rendezvous", "Ring", "canonical_keys", "jump_hash",
+           "ketama_hash", "ketama_keys", "xxh64"]
