@@ -133,10 +133,10 @@ def main() -> None:
                         row.append(table[pos])
                     pos = (pos + 1) % m
                 rows.append(row)
-            cases.append({"algorithm": "maglev", "nodes": nodes, "table_size": m,
+            cases.append({"algorithm": "maglev", "nodes": list(nodes.items()), "table_size": m,
                           "table_head": table[:64], "replicas": rows})
         nrep = min(3, len(nodes))
-        cases.append({"algorithm": "rendezvous", "nodes": nodes,
+        cases.append({"algorithm": "rendezvous", "nodes": list(nodes.items()),
                       "replicas": [hrw(nodes, k, nrep) for k in KEYS]})
         names = list(nodes)
         cases.append({"algorithm": "jump", "nodes": names,
@@ -152,6 +152,7 @@ def main() -> None:
         },
         "cases": cases,
     }
+    # "nodes" are [name, weight] pairs: their order is part of each case (indices refer to it)
     print(json.dumps(doc, indent=1, sort_keys=True))
 
 
