@@ -66,7 +66,8 @@ def check_replicas_shape(p: Any, keys: Any, n: int) -> np.ndarray:
 
 
 def check_empty_and_out(p: Any) -> None:
-    for empty in ([], np.empty(0, dtype=np.uint64), np.empty(0, dtype="S3")):
+    empties: list[Any] = [[], np.empty(0, dtype=np.uint64), np.empty(0, dtype="S3")]
+    for empty in empties:
         a = p.assign(empty)
         assert a.shape == (0,) and a.dtype == np.int32
         assert p.replicas(empty, 1).shape == (0, 1)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ringguard
 from algos_support import (
     N_BIG,
     N_SMALL,
@@ -18,10 +22,6 @@ from algos_support import (
     vector_groups,
     vector_keys,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-import ringguard
 from ringguard import JumpHash, jump_hash, reference
 from ringguard import _pycore as pycore
 from ringguard.errors import InvalidPlacementError

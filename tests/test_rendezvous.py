@@ -6,6 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ringguard
 from algos_support import (
     N_BIG,
     N_SMALL,
@@ -19,10 +23,6 @@ from algos_support import (
     u64_keys,
     vector_groups,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-import ringguard
 from ringguard import Rendezvous, reference
 from ringguard import _pycore as pycore
 from ringguard._backend import core
@@ -148,7 +148,8 @@ def test_round_trips_and_api() -> None:
     check_empty_and_out(r)
     check_empty_and_out(Rendezvous(["x", "y"]))
     assert r.weights["a"] == 0.1 + 0.2
-    assert r.remove("a").add("a", 0.1 + 0.2) == Rendezvous({"b": 1.0, "c": 1e-3, "a": 0.30000000000000004})
+    again = r.remove("a").add("a", 0.1 + 0.2)
+    assert again == Rendezvous({"b": 1.0, "c": 1e-3, "a": 0.30000000000000004})
     assert isinstance(r, ringguard.Placement)
     assert "weighted" in repr(r)
 

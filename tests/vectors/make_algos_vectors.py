@@ -111,14 +111,14 @@ def key_json(k: str | int) -> dict[str, object]:
 
 
 def main() -> None:
-    cases = []
+    cases: list[dict[str, object]] = []
     node_sets = {
         "one": {"solo": 1.0},
         "three": {"c": 1.0, "a": 1.0, "b": 1.0},
         "ten": {f"node{i}": 1.0 for i in range(10)},
         "weighted": {"db1": 1.0, "db2": 2.5, "db3": 0.5, "db4": 1.0},
     }
-    for label, nodes in node_sets.items():
+    for nodes in node_sets.values():
         for m in (13, 251, 5003):
             if m < len(nodes):
                 continue
@@ -141,7 +141,7 @@ def main() -> None:
         names = list(nodes)
         cases.append({"algorithm": "jump", "nodes": names,
                       "replicas": [jump_replicas(k, len(names), nrep) for k in KEYS]})
-    doc = {
+    doc: dict[str, object] = {
         "generator": "tests/vectors/make_algos_vectors.py (xxhash package + plain Python)",
         "keys": [key_json(k) for k in KEYS],
         "ln_u": [[h, ln_u(h).hex()] for h in (0, 1, 2**12, 2**52, 2**63, 2**64 - 1,

@@ -126,7 +126,7 @@ class Maglev(HashedPlacement):
     @property
     def weights(self) -> dict[str, float]:
         """Weight of each node, by name."""
-        return dict(zip(self._nodes, self._weights))
+        return dict(zip(self._nodes, self._weights, strict=True))
 
     @property
     def table_size(self) -> int:
@@ -176,7 +176,8 @@ class Maglev(HashedPlacement):
     def _body(self) -> dict[str, Any]:
         return {
             "table_size": self._m,
-            "nodes": [{"name": nm, "weight": w} for nm, w in zip(self._nodes, self._weights)],
+            "nodes": [{"name": nm, "weight": w}
+                      for nm, w in zip(self._nodes, self._weights, strict=True)],
         }
 
     @classmethod

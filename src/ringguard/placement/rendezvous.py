@@ -82,7 +82,7 @@ class Rendezvous(HashedPlacement):
     @property
     def weights(self) -> dict[str, float]:
         """Weight of each node, by name."""
-        return dict(zip(self._nodes, self._weights))
+        return dict(zip(self._nodes, self._weights, strict=True))
 
     def __repr__(self) -> str:
         kind = "equal weights" if self._w is None else "weighted"
@@ -111,7 +111,8 @@ class Rendezvous(HashedPlacement):
                           weights={n: w for n, w in self.weights.items() if n != node})
 
     def _body(self) -> dict[str, Any]:
-        return {"nodes": [{"name": nm, "weight": w} for nm, w in zip(self._nodes, self._weights)]}
+        pairs = zip(self._nodes, self._weights, strict=True)
+        return {"nodes": [{"name": nm, "weight": w} for nm, w in pairs]}
 
     @classmethod
     def from_json(cls, text: str | bytes | dict[str, Any]) -> Rendezvous:

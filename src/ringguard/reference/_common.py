@@ -33,7 +33,9 @@ def check_n(n: Any, limit: int) -> int:
 def check_single_key(key: Any) -> int:
     """The key hash of one key, with ``key: ...`` errors."""
     if isinstance(key, bool) or not isinstance(key, (str, bytes, int, np.integer)):
-        raise TypeError(f"key: {type(key).__name__} is not a valid key (expected str, bytes or int)")
+        raise TypeError(
+            f"key: {type(key).__name__} is not a valid key (expected str, bytes or int)"
+        )
     try:
         (h,) = key_hashes(key)
     except (TypeError, ValueError) as exc:

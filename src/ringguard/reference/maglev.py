@@ -32,7 +32,7 @@ class Maglev:
         if m < len(names):
             raise ValueError("table_size: smaller than the number of nodes")
         self._nodes = tuple(names)
-        self._weights = dict(zip(names, ws))
+        self._weights = dict(zip(names, ws, strict=True))
         self._m = m
         by_name = sorted(names)
         # Quotas: largest remainder of M * w / sum(w), ties by name, then at least 1.

@@ -44,7 +44,7 @@ class Rendezvous:
     def __init__(self, nodes: Any, *, weights: Any = None) -> None:
         names, ws = node_weights(nodes, weights)
         self._nodes = tuple(names)
-        self._weights = dict(zip(names, ws))
+        self._weights = dict(zip(names, ws, strict=True))
         self._equal = len(set(ws)) == 1
         self._node_hash = [xxh64(n.encode("utf-8"), 0) for n in names]
 
