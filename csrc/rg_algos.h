@@ -13,7 +13,13 @@
 #ifndef RG_ALGOS_H
 #define RG_ALGOS_H
 
+/* No contraction of a * b + c into an FMA (that would change results between platforms).
+ * GCC ignores this pragma but -std=c11 (and setup.py's -ffp-contract=off) turn it off. */
+#if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
+#elif defined(_MSC_VER)
+#pragma fp_contract(off)
+#endif
 
 #include <float.h>
 #include "rg_common.h"
@@ -101,11 +107,20 @@ RG_INLINE void rg_maglev_populate(const uint64_t *offset, const uint64_t *skip,
     }
 }
 
+/* Canonical integer keys: hash a block of keys first (independent multiplies), then the
+ * table loads of that block (they overlap with each other), as rg_assign_u64 does. */
+#define RG_MAGLEV_BLOCK 16
 RG_INLINE void rg_maglev_assign_u64(const int32_t *table, uint64_t m, const uint64_t *keys,
                                     int64_t n, int32_t *out) {
     const uint64_t inv = UINT64_MAX / m;
-    int64_t i;
-    for (i = 0; i < n; i++) out[i] = table[rg_mod(rg_xxh64_u64(keys[i], 0), m, inv)];
+    uint64_t slot[RG_MAGLEV_BLOCK];
+    int64_t i = 0;
+    int j;
+    for (; i + RG_MAGLEV_BLOCK <= n; i += RG_MAGLEV_BLOCK) {
+        for (j = 0; j < RG_MAGLEV_BLOCK; j++) slot[j] = rg_mod(rg_xxh64_u64(keys[i + j], 0), m, inv);
+        for (j = 0; j < RG_MAGLEV_BLOCK; j++) out[i + j] = table[slot[j]];
+    }
+    for (; i < n; i++) out[i] = table[rg_mod(rg_xxh64_u64(keys[i], 0), m, inv)];
 }
 
 RG_INLINE void rg_maglev_assign_var(const int32_t *table, uint64_t m, const uint8_t *data,
@@ -234,6 +249,8 @@ RG_INLINE double rg_hrw_ln_u(uint64_t h) {
 /* Weighted score -w / ln(u); always finite and > 0. */
 RG_INLINE double rg_hrw_score(uint64_t h, double w) { return -w / rg_hrw_ln_u(h); }
 
+#define RG_HRW_STACK 64
+
 /* Nodes are given in name order: lane[i] = rg_hrw_node_lane(XXH64(name_i)), ids[i] = the
  * node's index in the placement, weight[i] (NULL: all weights equal, rank by h >> 12).
  * Ranking: higher score first; equal scores: lower name-order position first. */
@@ -251,10 +268,49 @@ RG_INLINE void rg_hrw_assign(const uint64_t *lane, const double *weight, const i
                 if (u > bu) { bu = u; best = i; }
             }
         } else {
-            double bs = rg_hrw_score(rg_hrw_mix(st, lane[0]), weight[0]);
-            for (i = 1; i < nnodes; i++) {
-                double sc = rg_hrw_score(rg_hrw_mix(st, lane[i]), weight[i]);
-                if (sc > bs) { bs = sc; best = i; }
+            /* Exact result of "highest score -w/ln(u), ties by name" without computing ln for
+             * every node. With t = 1 - u (exact in double), t <= -ln(u) <= t/u, so
+             * w*u/t <= score <= w/t. Pass 1 finds the largest lower bound L = max w*u/t.
+             * Candidates are the nodes whose upper bound w/t reaches L less a 2^-40 relative
+             * margin (far above the rounding of the bounds and of ln, a few ulp): every other
+             * node scores strictly below the winner. A lone candidate is the winner (most
+             * keys: no ln at all); otherwise the candidates are scored exactly, which gives
+             * the same result as scoring every node. */
+            double lo_best = 0.0, bs = -1.0, tbuf[RG_HRW_STACK];
+            int32_t first = -1, ncand = 0;
+            const int keep = nnodes <= RG_HRW_STACK;
+            for (i = 0; i < nnodes; i++) {
+                uint64_t x = ((rg_hrw_mix(st, lane[i]) >> 12) << 1) | 1u;
+                double t = (double)(int64_t)((UINT64_C(1) << 53) - x) * 0x1p-53;
+                double lo = weight[i] * ((double)(int64_t)x * 0x1p-53) / t;
+                lo_best = lo > lo_best ? lo : lo_best;
+                if (keep) tbuf[i] = t;
+            }
+            lo_best = lo_best * (1.0 - 0x1p-40);
+            for (i = 0; i < nnodes; i++) {
+                double t;
+                int is_cand;
+                if (keep) {
+                    t = tbuf[i];
+                } else {
+                    uint64_t x = ((rg_hrw_mix(st, lane[i]) >> 12) << 1) | 1u;
+                    t = (double)(int64_t)((UINT64_C(1) << 53) - x) * 0x1p-53;
+                }
+                is_cand = weight[i] >= lo_best * t;
+                if (is_cand && first < 0) first = i;
+                ncand += is_cand;
+            }
+            best = first;
+            if (ncand > 1) {
+                for (i = first; i < nnodes; i++) {
+                    uint64_t h = rg_hrw_mix(st, lane[i]);
+                    uint64_t x = ((h >> 12) << 1) | 1u;
+                    double t = (double)(int64_t)((UINT64_C(1) << 53) - x) * 0x1p-53;
+                    if (weight[i] >= lo_best * t) {
+                        double sc = rg_hrw_score(h, weight[i]);
+                        if (sc > bs) { bs = sc; best = i; }
+                    }
+                }
             }
         }
         out[k] = ids[best];
@@ -275,7 +331,7 @@ RG_INLINE void rg_hrw_replicas(const uint64_t *lane, const double *weight, const
         for (i = 0; i < nnodes; i++) {
             uint64_t h = rg_hrw_mix(st, lane[i]);
             /* Unweighted: h >> 12 < 2^52 converts to double exactly, same order. */
-            double sc = weight == NULL ? (double)(h >> 12) : rg_hrw_score(h, weight[i]);
+            double sc = weight == NULL ? (double)(int64_t)(h >> 12) : rg_hrw_score(h, weight[i]);
             if (got == nrep && !(sc > top_score[nrep - 1])) continue;
             j = got < nrep ? got++ : nrep - 1;
             /* strict >: an equal score stays behind the earlier (lower name) node */
@@ -299,7 +355,7 @@ RG_INLINE int32_t rg_jump(uint64_t key, int64_t nb) {
     while (j < nb) {
         b = j;
         key = key * UINT64_C(2862933555777941757) + 1u;
-        j = (int64_t)((double)(b + 1) * (2147483648.0 / (double)((key >> 33) + 1u)));
+        j = (int64_t)((double)(b + 1) * (2147483648.0 / (double)(int64_t)((key >> 33) + 1u)));
     }
     return (int32_t)b;
 }
