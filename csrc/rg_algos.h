@@ -300,6 +300,12 @@ RG_INLINE void rg_hrw_assign(const uint64_t *lane, const double *weight, const i
                 if (is_cand && first < 0) first = i;
                 ncand += is_cand;
             }
+            if (first < 0 || !(lo_best <= DBL_MAX)) {
+                /* bounds overflowed (weights near DBL_MAX): score every node */
+                lo_best = 0.0;
+                first = 0;
+                ncand = nnodes;
+            }
             best = first;
             if (ncand > 1) {
                 for (i = first; i < nnodes; i++) {

@@ -178,3 +178,23 @@ def test_bad_inputs() -> None:
     with pytest.raises(ValueError, match="weights\\[1\\]"):
         core.hrw_assign(r._lanes, np.array([1.0, np.nan]), r._ids, np.zeros(1, np.uint64),
                         np.empty(1, np.int32))
+
+
+@pytest.mark.parametrize("weights", [
+    [1.0, 1.0 + 2**-52, 1.0 + 2**-51, 1.0 - 2**-53],  # near ties
+    [1e-300, 1.0, 1e300, 5e-324],  # extreme ratios, a subnormal
+    [1.7976931348623157e308, 1e308, 1.5e308, 1.0],  # scores overflow to inf
+    [3.0, 3.0, 3.0, 2.9999999999999996],
+])
+def test_pruned_kernel_equals_full_scoring(weights: list[float]) -> None:
+    """The C kernel skips ln for nodes that cannot win; the twin scores every node."""
+    r = Rendezvous(dict(zip(NAMES, weights, strict=False)))
+    hashes = u64_keys(N_SMALL * 4, seed=13)
+    o1 = np.empty(len(hashes), np.int32)
+    o2 = np.empty(len(hashes), np.int32)
+    core.hrw_assign(r._lanes, r._w, r._ids, hashes, o1)
+    pycore.hrw_assign(r._lanes, r._w, r._ids, hashes, o2)
+    assert np.array_equal(o1, o2)
+    keys = str_keys(N_SMALL // 3)
+    ref = reference.Rendezvous(dict(zip(NAMES, weights, strict=False)))
+    assert np.array_equal(r.replicas(keys, 4), ref.replicas(keys, 4))
