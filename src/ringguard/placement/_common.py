@@ -183,11 +183,25 @@ class HashedPlacement:
         -------
         numpy.ndarray
             int32 indices into :attr:`nodes`, one per key.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ringguard import Rendezvous
+        >>> Rendezvous(["a", "b", "c"]).assign(np.arange(4, dtype=np.uint64)).dtype.name
+        'int32'
         """
         return self._run(keys, threads, out, (), self._assign_part)
 
     def node_for(self, key: str | bytes | int) -> str:
-        """Name of the node that owns one key."""
+        """Name of the node that owns one key.
+
+        Examples
+        --------
+        >>> from ringguard import JumpHash
+        >>> JumpHash(["a", "b"]).node_for("order:1") in ("a", "b")
+        True
+        """
         if isinstance(key, bool) or not isinstance(key, _SCALAR_KEY):
             raise TypeError(
                 f"key: expected one str, bytes or int, got {type(key).__name__}; "
@@ -204,6 +218,12 @@ class HashedPlacement:
         -------
         numpy.ndarray
             int32 array of shape ``(len(keys), n)``; column 0 equals :meth:`assign`.
+
+        Examples
+        --------
+        >>> from ringguard import Maglev
+        >>> Maglev(["a", "b", "c"], table_size=1009).replicas(["k1", "k2"], 2).shape
+        (2, 2)
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
             raise TypeError(f"n: expected an int, got {type(n).__name__}")
@@ -219,7 +239,15 @@ class HashedPlacement:
 
     def to_json(self) -> str:
         """Versioned JSON document that :func:`ringguard.from_json` turns back into an
-        equal placement (exact: weights round-trip bit for bit)."""
+        equal placement (exact: weights round-trip bit for bit).
+
+        Examples
+        --------
+        >>> from ringguard import Rendezvous, from_json
+        >>> r = Rendezvous({"a": 1.0, "b": 2.5})
+        >>> from_json(r.to_json()) == r
+        True
+        """
         return envelope(self.algorithm, self._body())
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
