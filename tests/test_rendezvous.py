@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import ringguard
 from algos_support import (
@@ -198,3 +199,56 @@ def test_pruned_kernel_equals_full_scoring(weights: list[float]) -> None:
     keys = str_keys(N_SMALL // 3)
     ref = reference.Rendezvous(dict(zip(NAMES, weights, strict=False)))
     assert np.array_equal(r.replicas(keys, 4), ref.replicas(keys, 4))
+
+
+class MembershipMachine(RuleBasedStateMachine):
+    """Nodes join and leave in any order; the model is a dict name -> weight.
+
+    After every step the placement equals one built from the model, keys move only to a
+    joining node or away from a leaving one, and it survives JSON.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model: dict[str, float] = {"n0": 1.0}
+        self.p = Rendezvous(self.model)
+        self.owner = self._owners(self.p)
+
+    @staticmethod
+    def _owners(p: Rendezvous) -> np.ndarray:
+        return np.array(p.nodes, dtype=object)[p.assign(MembershipMachine.keys_static)]
+
+    keys_static = u64_keys(300, seed=17)
+
+    @rule(name=st.sampled_from(NAMES[:12]), weight=st.sampled_from([0.5, 1.0, 2.0]))
+    def join(self, name: str, weight: float) -> None:
+        if name in self.model:
+            return
+        self.model[name] = weight
+        self.p = self.p.add(name, weight)
+        new = self._owners(self.p)
+        assert set(new[new != self.owner]) <= {name}
+        self.owner = new
+
+    @rule(data=st.data())
+    def leave(self, data: st.DataObject) -> None:
+        if len(self.model) == 1:
+            return
+        name = data.draw(st.sampled_from(sorted(self.model)))
+        del self.model[name]
+        self.p = self.p.remove(name)
+        new = self._owners(self.p)
+        assert set(self.owner[new != self.owner]) <= {name}
+        self.owner = new
+
+    @invariant()
+    def matches_model(self) -> None:
+        assert self.p.weights == self.model
+        assert ringguard.from_json(self.p.to_json()) == self.p
+        fresh = Rendezvous(dict(reversed(list(self.model.items()))))
+        assert np.array_equal(self._owners(fresh), self.owner)
+
+
+MembershipMachine.TestCase.settings = settings(max_examples=15, stateful_step_count=10,
+                                               deadline=None)
+TestMembership = MembershipMachine.TestCase
