@@ -250,6 +250,9 @@ RG_INLINE double rg_hrw_ln_u(uint64_t h) {
 RG_INLINE double rg_hrw_score(uint64_t h, double w) { return -w / rg_hrw_ln_u(h); }
 
 #define RG_HRW_STACK 64
+/* 2^-53 and 2^-40, written in decimal (exact) for compilers without hex float literals */
+#define RG_2POW_M53 1.1102230246251565404236316680908203125e-16
+#define RG_2POW_M40 9.094947017729282379150390625e-13
 
 /* Nodes are given in name order: lane[i] = rg_hrw_node_lane(XXH64(name_i)), ids[i] = the
  * node's index in the placement, weight[i] (NULL: all weights equal, rank by h >> 12).
@@ -281,12 +284,12 @@ RG_INLINE void rg_hrw_assign(const uint64_t *lane, const double *weight, const i
             const int keep = nnodes <= RG_HRW_STACK;
             for (i = 0; i < nnodes; i++) {
                 uint64_t x = ((rg_hrw_mix(st, lane[i]) >> 12) << 1) | 1u;
-                double t = (double)(int64_t)((UINT64_C(1) << 53) - x) * 0x1p-53;
-                double lo = weight[i] * ((double)(int64_t)x * 0x1p-53) / t;
+                double t = (double)(int64_t)((UINT64_C(1) << 53) - x) * RG_2POW_M53;
+                double lo = weight[i] * ((double)(int64_t)x * RG_2POW_M53) / t;
                 lo_best = lo > lo_best ? lo : lo_best;
                 if (keep) tbuf[i] = t;
             }
-            lo_best = lo_best * (1.0 - 0x1p-40);
+            lo_best = lo_best * (1.0 - RG_2POW_M40);
             for (i = 0; i < nnodes; i++) {
                 double t;
                 int is_cand;
@@ -294,7 +297,7 @@ RG_INLINE void rg_hrw_assign(const uint64_t *lane, const double *weight, const i
                     t = tbuf[i];
                 } else {
                     uint64_t x = ((rg_hrw_mix(st, lane[i]) >> 12) << 1) | 1u;
-                    t = (double)(int64_t)((UINT64_C(1) << 53) - x) * 0x1p-53;
+                    t = (double)(int64_t)((UINT64_C(1) << 53) - x) * RG_2POW_M53;
                 }
                 is_cand = weight[i] >= lo_best * t;
                 if (is_cand && first < 0) first = i;
@@ -311,7 +314,7 @@ RG_INLINE void rg_hrw_assign(const uint64_t *lane, const double *weight, const i
                 for (i = first; i < nnodes; i++) {
                     uint64_t h = rg_hrw_mix(st, lane[i]);
                     uint64_t x = ((h >> 12) << 1) | 1u;
-                    double t = (double)(int64_t)((UINT64_C(1) << 53) - x) * 0x1p-53;
+                    double t = (double)(int64_t)((UINT64_C(1) << 53) - x) * RG_2POW_M53;
                     if (weight[i] >= lo_best * t) {
                         double sc = rg_hrw_score(h, weight[i]);
                         if (sc > bs) { bs = sc; best = i; }
