@@ -327,30 +327,69 @@ RG_INLINE void rg_hrw_assign(const uint64_t *lane, const double *weight, const i
 }
 
 /* Top nrep nodes per key (1 <= nrep <= nnodes), best first. Scratch: nrep doubles and
- * nrep ints (the running top list, kept sorted by insertion). */
+ * nrep ints (the running top list, kept sorted by insertion) and nrep doubles (low).
+ * Weighted: the same bounds as rg_hrw_assign. The nrep largest lower bounds are found
+ * first; their smallest, L, is at most the nrep-th best score, so every node of the true
+ * top nrep (ties included) has upper bound >= L, and only those nodes are scored. */
+RG_INLINE void rg_hrw_top_insert(double sc, int32_t i, int32_t nrep, int32_t *got,
+                                 double *top_score, int32_t *top_pos) {
+    int32_t j;
+    if (*got == nrep && !(sc > top_score[nrep - 1])) return;
+    j = *got < nrep ? (*got)++ : nrep - 1;
+    /* strict >: an equal score stays behind the earlier (lower name) node */
+    while (j > 0 && sc > top_score[j - 1]) {
+        top_score[j] = top_score[j - 1];
+        top_pos[j] = top_pos[j - 1];
+        j--;
+    }
+    top_score[j] = sc;
+    top_pos[j] = i;
+}
+
 RG_INLINE void rg_hrw_replicas(const uint64_t *lane, const double *weight, const int32_t *ids,
                                int32_t nnodes, const uint64_t *hashes, int64_t n, int32_t nrep,
-                               int32_t *out, double *top_score, int32_t *top_pos) {
+                               int32_t *out, double *top_score, int32_t *top_pos, double *low) {
     int64_t k;
     int32_t i, j, got;
     for (k = 0; k < n; k++) {
         uint64_t st = rg_hrw_key_state(hashes[k]);
         int32_t *row = out + k * (int64_t)nrep;
         got = 0;
-        for (i = 0; i < nnodes; i++) {
-            uint64_t h = rg_hrw_mix(st, lane[i]);
-            /* Unweighted: h >> 12 < 2^52 converts to double exactly, same order. */
-            double sc = weight == NULL ? (double)(int64_t)(h >> 12) : rg_hrw_score(h, weight[i]);
-            if (got == nrep && !(sc > top_score[nrep - 1])) continue;
-            j = got < nrep ? got++ : nrep - 1;
-            /* strict >: an equal score stays behind the earlier (lower name) node */
-            while (j > 0 && sc > top_score[j - 1]) {
-                top_score[j] = top_score[j - 1];
-                top_pos[j] = top_pos[j - 1];
-                j--;
+        if (weight == NULL) {
+            for (i = 0; i < nnodes; i++) {
+                /* h >> 12 < 2^52 converts to double exactly, same order */
+                uint64_t h = rg_hrw_mix(st, lane[i]);
+                rg_hrw_top_insert((double)(int64_t)(h >> 12), i, nrep, &got, top_score, top_pos);
             }
-            top_score[j] = sc;
-            top_pos[j] = i;
+        } else {
+            double lim;
+            int32_t nlow = 0;
+            for (i = 0; i < nnodes; i++) {
+                uint64_t x = ((rg_hrw_mix(st, lane[i]) >> 12) << 1) | 1u;
+                double t = (double)(int64_t)((UINT64_C(1) << 53) - x) * RG_2POW_M53;
+                double lo = weight[i] * ((double)(int64_t)x * RG_2POW_M53) / t;
+                /* keep the nrep largest lower bounds, sorted descending, in low[] */
+                if (nlow == nrep && !(lo > low[nrep - 1])) continue;
+                j = nlow < nrep ? nlow++ : nrep - 1;
+                while (j > 0 && lo > low[j - 1]) { low[j] = low[j - 1]; j--; }
+                low[j] = lo;
+            }
+            lim = low[nrep - 1] * (1.0 - RG_2POW_M40);
+            if (!(lim <= DBL_MAX)) lim = 0.0; /* overflowed bounds: score every node */
+            for (i = 0; i < nnodes; i++) {
+                uint64_t h = rg_hrw_mix(st, lane[i]);
+                uint64_t x = ((h >> 12) << 1) | 1u;
+                double t = (double)(int64_t)((UINT64_C(1) << 53) - x) * RG_2POW_M53;
+                if (weight[i] >= lim * t)
+                    rg_hrw_top_insert(rg_hrw_score(h, weight[i]), i, nrep, &got, top_score,
+                                      top_pos);
+            }
+            if (got < nrep) { /* cannot happen (see above); stay exact anyway */
+                got = 0;
+                for (i = 0; i < nnodes; i++)
+                    rg_hrw_top_insert(rg_hrw_score(rg_hrw_mix(st, lane[i]), weight[i]), i, nrep,
+                                      &got, top_score, top_pos);
+            }
         }
         for (j = 0; j < nrep; j++) row[j] = ids[top_pos[j]];
     }

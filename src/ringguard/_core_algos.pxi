@@ -25,7 +25,7 @@ cdef extern from "rg_algos.h" nogil:
                        int32_t nnodes, const uint64_t *hashes, int64_t n, int32_t *out)
     void rg_hrw_replicas(const uint64_t *lane, const double *weight, const int32_t *ids,
                          int32_t nnodes, const uint64_t *hashes, int64_t n, int32_t nrep,
-                         int32_t *out, double *top_score, int32_t *top_pos)
+                         int32_t *out, double *top_score, int32_t *top_pos, double *low)
     int32_t rg_jump(uint64_t key, int64_t nb)
     void rg_jump_batch(const uint64_t *keys, int64_t n, int64_t nb, int32_t *out)
     void rg_jump_assign_u64(const uint64_t *keys, int64_t n, int64_t nb, int32_t *out)
@@ -278,11 +278,13 @@ def hrw_replicas(const uint64_t[::1] lanes not None, const double[::1] weights,
         wp = &weights[0]
     ts_arr = np.empty(nrep, dtype=np.float64)
     tp_arr = np.empty(nrep, dtype=np.int32)
+    low_arr = np.empty(nrep, dtype=np.float64)
     cdef double[::1] ts = ts_arr
     cdef int32_t[::1] tp = tp_arr
+    cdef double[::1] low = low_arr
     with nogil:
         rg_hrw_replicas(&lanes[0], wp, &ids[0], <int32_t>lanes.shape[0], &hashes[0], n, nrep,
-                        &out[0, 0], &ts[0], &tp[0])
+                        &out[0, 0], &ts[0], &tp[0], &low[0])
 
 
 # ---- JumpHash ------------------------------------------------------------------------------
