@@ -32,7 +32,10 @@ class RingguardBuildExt(build_ext):
             if ctype == "msvc":
                 ext.extra_compile_args += ["/Od", "/Zi"] if DEBUG else ["/O2"]
             else:
-                ext.extra_compile_args += ["-std=c11", "-fno-strict-aliasing"]
+                # -ffp-contract=off: no FMA contraction, so Rendezvous/Jump floating point is
+                # bit-identical on every platform (csrc/rg_algos.h)
+                ext.extra_compile_args += ["-std=c11", "-fno-strict-aliasing",
+                                           "-ffp-contract=off"]
                 ext.extra_compile_args += ["-O0", "-g"] if DEBUG else ["-O3"]
                 if SANITIZE:
                     san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]

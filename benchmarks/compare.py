@@ -920,10 +920,59 @@ def run_all(args) -> tuple[Results, dict]:
     if out_pc is not None and out_pr is not None:
         bench.check(f"{w}: compiled == reference (subset)", _eq, out_pc[:n_ref], out_pr)
 
+    run_algos(bench, u64, nodes, n_ref)
+
     info["loadavg_end"] = loadavg()
     res.compute_ratios()
     evaluate_targets(res, info)
+    evaluate_algo_targets(res)
     return res, info
+
+
+# ---------------------------------------------------------------------------
+# Maglev, Rendezvous, JumpHash (self-contained: one call in run_all, one for targets)
+# ---------------------------------------------------------------------------
+
+TARGET_ALGOS_MKPS = {"Maglev": 200.0, "Rendezvous weighted": 10.0, "JumpHash": 20.0}
+
+
+def run_algos(bench: Bench, u64: np.ndarray, nodes: list[str], n_ref: int) -> None:
+    """assign() on uint64 keys for the three extra placements, vs their reference twins."""
+    try:
+        import ringguard
+        from ringguard import reference as ref
+    except Exception as exc:  # noqa: BLE001
+        print(f"ringguard is not importable: {exc}", file=sys.stderr)
+        return
+    weights = {nm: 1.0 + i for i, nm in enumerate(nodes)}
+    cases = [
+        ("Maglev", ringguard.Maglev(nodes), ref.Maglev(nodes)),
+        ("Rendezvous", ringguard.Rendezvous(nodes), ref.Rendezvous(nodes)),
+        ("Rendezvous weighted", ringguard.Rendezvous(weights), ref.Rendezvous(weights)),
+        ("JumpHash", ringguard.JumpHash(nodes), ref.JumpHash(nodes)),
+    ]
+    sub = u64[:n_ref]
+    for name, fast, slow in cases:
+        w = f"assign u64 {name}"
+        out_c = bench.measure(w, f"ringguard {name}.assign", "compiled", len(u64),
+                              lambda fast=fast: fast.assign(u64))
+        out_r = bench.measure(w, "ringguard.reference", "reference", len(sub),
+                              lambda slow=slow: slow.assign(sub), note=f"subset {len(sub):,}")
+        bench.na(w, "NumPy path", "numpy", "n/a")
+        if out_c is not None and out_r is not None:
+            bench.check(f"{w}: compiled == reference (subset)", _eq, out_c[: len(sub)], out_r)
+
+
+def evaluate_algo_targets(res: Results) -> None:
+    for name, threshold in TARGET_ALGOS_MKPS.items():
+        row = res.find(f"assign u64 {name}", role="compiled")
+        value = row.mkps if row else None
+        if value is None:
+            res.targets.append((f"{name} uint64: M keys/s", "FAIL", "not measured"))
+        else:
+            status = "PASS" if value >= threshold else "FAIL"
+            res.targets.append((f"{name} uint64: M keys/s", status,
+                                f"{value:,.1f} M/s (target >= {threshold:,.0f} M/s)"))
 
 
 # ---------------------------------------------------------------------------

@@ -19,6 +19,13 @@ import numpy as np
 from .._backend import core
 from .._keys import KeyBatch, KeyPart, normalize
 from ..errors import InvalidPlacementError
+from ._common import (
+    _SCALAR_KEY,
+    _check_out,
+    _float_weight,
+    _parse_nodes,
+    _readonly,
+)
 from .base import (
     MAX_NODES,
     check_threads,
@@ -36,9 +43,7 @@ __all__ = ["Ring", "KetamaRing"]
 # Bounds that keep every weight computation finite and every ring buildable from a small
 # (possibly untrusted) document: 2**25 points is ~0.5 GB of labels while building.
 _MAX_POINTS = 2**25
-MAX_WEIGHT = 1e15
 MAX_KETAMA_WEIGHT = 2**32 - 1
-_SCALAR_KEY = (str, bytes, int, np.integer, np.str_, np.bytes_)
 
 
 def _check_max_load(max_load: Any) -> float:
@@ -48,64 +53,6 @@ def _check_max_load(max_load: Any) -> float:
     if not math.isfinite(c) or c < 1:
         raise ValueError(f"max_load: must be finite and >= 1, got {max_load!r}")
     return c
-
-
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a.flags.writeable = False
-    return a
-
-
-def _check_names(names: Sequence[Any]) -> list[str]:
-    out: list[str] = []
-    seen: set[str] = set()
-    for i, name in enumerate(names):
-        if not isinstance(name, str):
-            raise TypeError(f"nodes[{i}]: node names must be str, got {type(name).__name__}")
-        if not name:
-            raise ValueError(f"nodes[{i}]: node names must be non-empty")
-        if name in seen:
-            raise ValueError(f"nodes[{i}]: duplicate node name {name!r}")
-        seen.add(name)
-        out.append(name)
-    if not out:
-        raise ValueError("nodes: a placement needs at least one node")
-    return out
-
-
-def _parse_nodes(nodes: Any, weights: Any) -> tuple[list[str], dict[str, Any]]:
-    """Names in order and the explicitly given weights (a mapping or ``weights=``)."""
-    if isinstance(nodes, (str, bytes)):
-        raise TypeError("nodes: expected a sequence of node names or a mapping, got a string")
-    given: dict[str, Any] = {}
-    if isinstance(nodes, Mapping):
-        if weights is not None:
-            raise ValueError("weights: give weights either in the nodes mapping or as weights=")
-        names = _check_names(list(nodes))
-        given = dict(nodes)
-    else:
-        if not isinstance(nodes, (Sequence, np.ndarray)):
-            raise TypeError(f"nodes: expected a sequence or mapping, got {type(nodes).__name__}")
-        names = _check_names(list(nodes))
-        if weights is not None:
-            if not isinstance(weights, Mapping):
-                raise TypeError("weights: expected a mapping of node name -> weight")
-            unknown = [k for k in weights if k not in set(names)]
-            if unknown:
-                raise ValueError(f"weights: unknown node {unknown[0]!r}")
-            given = dict(weights)
-    return names, given
-
-
-def _float_weight(name: str, w: Any) -> float:
-    if isinstance(w, bool) or not isinstance(w, numbers.Real):
-        raise TypeError(f"weights[{name!r}]: expected a number, got {type(w).__name__}")
-    try:
-        f = float(w)
-    except OverflowError:
-        f = math.inf
-    if not math.isfinite(f) or not 0 < f <= MAX_WEIGHT:
-        raise ValueError(f"weights[{name!r}]: must be finite, > 0 and <= {MAX_WEIGHT:g}, got {w!r}")
-    return f
 
 
 def _int_weight(name: str, w: Any) -> int:
@@ -435,18 +382,6 @@ class _RingBase:
 
     def __len__(self) -> int:
         return len(self._nodes)
-
-
-def _check_out(out: Any, shape: tuple[int, ...]) -> np.ndarray:
-    if out is None:
-        return np.empty(shape, dtype=np.int32)
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out: expected a NumPy int32 array, got {type(out).__name__}")
-    if out.dtype != np.int32 or out.shape != shape:
-        raise ValueError(f"out: expected int32 of shape {shape}, got {out.dtype} {out.shape}")
-    if not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError("out: must be C-contiguous and writeable")
-    return out
 
 
 class Ring(_RingBase):
