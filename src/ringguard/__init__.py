@@ -12,8 +12,28 @@ pure-Python fallback (``RINGGUARD_PUREPYTHON=1`` forces it).
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
-from . import reference
+from . import availability, reference
 from ._backend import BACKEND
+from .availability import (
+    ReplicaSets,
+    SimulationResult,
+    availability_k_of_n,
+    backup_storage,
+    downtime_hours_per_month,
+    downtime_hours_per_year,
+    loss_probability,
+    markov_loss_probability,
+    mttdl,
+    nines,
+    pair_availability,
+    parallel_availability,
+    parse_duration,
+    replica_sets,
+    series_availability,
+    simulate,
+    steady_state_availability,
+    usable_capacity,
+)
 from .errors import InvalidPlacementError, RingGuardError
 from .placement import (
     KetamaRing,
@@ -45,14 +65,33 @@ __all__ = [
     "Movement",
     "Ownership",
     "Placement",
+    "ReplicaSets",
     "Ring",
     "RingGuardError",
+    "SimulationResult",
     "Transfer",
     "__version__",
+    "availability",
+    "availability_k_of_n",
+    "backup_storage",
+    "downtime_hours_per_month",
+    "downtime_hours_per_year",
     "from_json",
     "load",
+    "loss_probability",
+    "markov_loss_probability",
     "movement",
+    "mttdl",
+    "nines",
     "ownership",
+    "pair_availability",
+    "parallel_availability",
+    "parse_duration",
     "plan",
     "reference",
+    "replica_sets",
+    "series_availability",
+    "simulate",
+    "steady_state_availability",
+    "usable_capacity",
 ]
