@@ -67,7 +67,7 @@ _UNITS = {
     "s": 1 / 3600, "sec": 1 / 3600, "m": 1 / 60, "min": 1 / 60, "h": 1.0, "hr": 1.0,
     "d": 24.0, "w": 168.0, "y": HOURS_PER_YEAR, "yr": HOURS_PER_YEAR,
 }
-_DURATION_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
+_DURATION_RE = re.compile(r"^\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 
 
 # ---- validation helpers ------------------------------------------------------------------
@@ -553,7 +553,7 @@ def _ring_walk(owners: np.ndarray, r: int) -> np.ndarray:
     pref = np.full((p, r), -1, dtype=np.int64)
     pref[:, 0] = owners
     count = np.ones(p, dtype=np.int64)
-    rows = np.arange(p)
+    rows = np.arange(p) if r > 1 else np.zeros(0, dtype=np.int64)
     step = 1
     while rows.size and step < p:
         cand = owners[(rows + step) % p]
