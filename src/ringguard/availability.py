@@ -869,33 +869,20 @@ def simulate(
         def draw_up(size: int) -> np.ndarray:
             return rng.exponential(up_mean, size)
 
-    unit, start, end = _timelines(rng, n_trials * nnodes, horizon, draw_up, down_mean)
-    trial = unit // nnodes
-    node = unit % nnodes
-
-    if zone_failures_per_year is not None:
-        trial, node, start, end = _add_zone_outages(
-            rng, placement, sets.nodes, trial, node, start, end, n_trials, horizon,
-            _real(zone_failures_per_year, "zone_failures_per_year", 0.0),
-            down_mean if zone_mttr is None else _positive_duration(zone_mttr, "zone_mttr"))
-
-    # Detection windows: each failure of a node costs min(detect, down time) on the share
-    # it is primary for (with one replica there is no failover and the outage counts below).
+    zone_rate = (None if zone_failures_per_year is None
+                 else _real(zone_failures_per_year, "zone_failures_per_year", 0.0))
+    zone_down = down_mean if zone_mttr is None else _positive_duration(zone_mttr, "zone_mttr")
     unavailable = np.zeros(n_trials)
-    if detect_h > 0 and r > 1:
-        np.add.at(unavailable, trial,
-                  sets.primary_share[node] * np.minimum(detect_h, end - start))
-
-    lost_trial, lost_set, lost_len = _full_outages(
-        trial, node, start, end, sets, nnodes, horizon)
-    np.add.at(unavailable, lost_trial, sets.share[lost_set] * lost_len)
     lost_share = np.zeros(n_trials)
-    if lost_trial.size:
-        lost = np.sort(lost_trial * len(sets) + lost_set)
-        lost = lost[np.concatenate([[True], lost[1:] != lost[:-1]])]
-        np.add.at(lost_share, lost // len(sets), sets.share[lost % len(sets)])
     any_loss = np.zeros(n_trials, dtype=bool)
-    any_loss[lost_trial] = True
+    # Trials run in chunks of about _CHUNK_UNITS node timelines (bounded memory: ~1 kB per
+    # node-year at MTBF 91 d); the chunking is fixed, so results depend on the seed only.
+    chunk = max(1, _CHUNK_UNITS // nnodes)
+    for lo in range(0, n_trials, chunk):
+        hi = min(n_trials, lo + chunk)
+        _run_trials(rng, placement, sets, hi - lo, horizon, draw_up, down_mean, detect_h,
+                    zone_rate, zone_down, unavailable[lo:hi], lost_share[lo:hi],
+                    any_loss[lo:hi])
 
     avail, avail_ci = _mean_ci(1.0 - unavailable / horizon)
     keys, keys_ci = _mean_ci(lost_share)
@@ -914,6 +901,53 @@ def simulate(
         nodes=nnodes,
         replica_sets=len(sets),
     )
+
+
+# Node timelines per chunk of trials in simulate().
+_CHUNK_UNITS = 250_000
+
+
+def _run_trials(
+    rng: np.random.Generator,
+    placement: Any,
+    sets: ReplicaSets,
+    n_trials: int,
+    horizon: float,
+    draw_up: Any,
+    down_mean: float,
+    detect_h: float,
+    zone_rate: float | None,
+    zone_down: float,
+    unavailable: np.ndarray,
+    lost_share: np.ndarray,
+    any_loss: np.ndarray,
+) -> None:
+    """Simulate ``n_trials`` trials; write unavailable hours, share lost and whether any
+    data was lost, per trial, into the given arrays."""
+    nnodes = len(sets.nodes)
+    r = sets.members.shape[1]
+    unit, start, end = _timelines(rng, n_trials * nnodes, horizon, draw_up, down_mean)
+    trial = unit // nnodes
+    node = unit % nnodes
+    if zone_rate is not None:
+        trial, node, start, end = _add_zone_outages(
+            rng, placement, sets.nodes, trial, node, start, end, n_trials, horizon,
+            zone_rate, zone_down)
+
+    # Detection windows: each failure of a node costs min(detect, down time) on the share
+    # it is primary for (with one replica there is no failover and the outage counts below).
+    if detect_h > 0 and r > 1:
+        np.add.at(unavailable, trial,
+                  sets.primary_share[node] * np.minimum(detect_h, end - start))
+
+    lost_trial, lost_set, lost_len = _full_outages(
+        trial, node, start, end, sets, nnodes, horizon)
+    np.add.at(unavailable, lost_trial, sets.share[lost_set] * lost_len)
+    if lost_trial.size:
+        lost = np.sort(lost_trial * len(sets) + lost_set)
+        lost = lost[np.concatenate([[True], lost[1:] != lost[:-1]])]
+        np.add.at(lost_share, lost // len(sets), sets.share[lost % len(sets)])
+    any_loss[lost_trial] = True
 
 
 def _add_zone_outages(
