@@ -149,6 +149,12 @@ def test_loss_probability_reference_numbers() -> None:
         1 - math.exp(-YEAR / MTTF), rel=1e-9)
     assert av.markov_loss_probability(YEAR, MTTF, MTTR, 2, copysets=5) == pytest.approx(
         1 - (1 - m2) ** 5)
+    # n = r nodes is the single set
+    assert av.markov_loss_probability(YEAR, MTTF, MTTR, 2, nodes=2) == pytest.approx(m2)
+    with pytest.raises(ValueError, match="either copysets or nodes"):
+        av.markov_loss_probability(YEAR, MTTF, MTTR, 2, copysets=3, nodes=4)
+    with pytest.raises(ValueError, match="nodes: must be >= 3"):
+        av.markov_loss_probability(YEAR, MTTF, MTTR, 3, nodes=2)
 
 
 def test_usable_capacity() -> None:
@@ -274,6 +280,23 @@ def test_simulated_copyset_effect(ring10: Ring) -> None:
     assert 6 < ring.p_loss / pairs.p_loss < 12
     a, b = ring.expected_keys_lost_ci, pairs.expected_keys_lost_ci
     assert a[0] <= b[1] and b[0] <= a[1]  # the expected fraction lost is the same
+
+
+@pytest.mark.parametrize(("r", "mtbf"), [(2, "2y"), (3, "91d")])
+def test_ring_successors_match_the_any_r_of_n_chain(ring10: Ring, r: int, mtbf: str) -> None:
+    """With many vnodes every r of the 10 nodes hold some range together, so data is lost
+    exactly when any r nodes are down at once: the 10-node chain of
+    markov_loss_probability(nodes=10). The independent-copysets form is only its rare-event
+    approximation and is visibly high at P ~ 0.14 (r=3, MTTF 91 d)."""
+    trials = 20_000
+    res = av.simulate(ring10, r, mtbf=mtbf, mttr="24h", trials=trials, seed=0)
+    assert res.replica_sets == math.comb(10, r)
+    chain = av.markov_loss_probability("1y", mtbf, "24h", r, nodes=10)
+    assert within_3_sigma(chain, res.p_loss, trials), (res, chain)
+    independent = av.markov_loss_probability("1y", mtbf, "24h", r, copysets=math.comb(10, r))
+    assert independent > chain
+    if r == 3:
+        assert not within_3_sigma(independent, res.p_loss, trials)
 
 
 def test_zone_outages_match_the_pair_chain() -> None:

@@ -296,11 +296,13 @@ def _group_mttdl_exact(lam: float, mu: float, r: int) -> float:
     return float(t[0])
 
 
-def _generator(lam: float, mu: float, r: int) -> np.ndarray:
-    """Sub-generator over the transient states 0..r-1 failed members of one replica set."""
+def _generator(lam: float, mu: float, r: int, n: int | None = None) -> np.ndarray:
+    """Sub-generator over the transient states 0..r-1 failed nodes among ``n`` (default
+    ``r``: one replica set); state ``r`` (absorbing) is data loss."""
+    n = r if n is None else n
     q = np.zeros((r, r))
     for k in range(r):
-        up_rate = (r - k) * lam
+        up_rate = (n - k) * lam
         down_rate = k * mu
         q[k, k] = -(up_rate + down_rate)
         if k + 1 < r:
@@ -392,6 +394,7 @@ def markov_loss_probability(
     replicas: int,
     *,
     copysets: int = 1,
+    nodes: int | None = None,
 ) -> float:
     """Exact probability that a replica set is fully down at some time within the horizon.
 
@@ -400,17 +403,33 @@ def markov_loss_probability(
     sets ``1 - (1 - p)**G``. This is what :func:`simulate` estimates for a placement whose
     data lives on one set of ``replicas`` nodes (a ring of exactly ``replicas`` nodes).
 
+    ``nodes=n`` instead models ``n`` nodes of which *every* ``replicas``-subset is a replica
+    set (ring successors with many vnodes: ``C(n, r)`` copysets, Cidon et al. 2013): the
+    chain counts the nodes down (failure rate ``(n - k) / MTTF``, repair rate
+    ``k / MTTR``) and data is lost when ``replicas`` are down together. This is exact for
+    that layout, whereas ``copysets=C(n, r)`` treats overlapping sets as independent and
+    overestimates the loss probability once it is not small.
+
     Examples
     --------
     >>> round(markov_loss_probability("1y", "91d", "24h", 2), 4)
     0.0816
+    >>> round(markov_loss_probability("1y", "91d", "24h", 3, nodes=10), 3)
+    0.138
+    >>> round(markov_loss_probability("1y", "91d", "24h", 3, copysets=120), 3)
+    0.154
     """
     t = parse_duration(horizon_hours, "horizon_hours")
     mttf = _positive_duration(mttf_hours, "mttf_hours")
     mttr = _positive_duration(mttr_hours, "mttr_hours")
     r = _int(replicas, "replicas", 1)
     g = _int(copysets, "copysets", 1)
-    q = _generator(1.0 / mttf, 1.0 / mttr, r)
+    n = None
+    if nodes is not None:
+        n = _int(nodes, "nodes", r)
+        if g != 1:
+            raise ValueError("copysets: give either copysets or nodes, not both")
+    q = _generator(1.0 / mttf, 1.0 / mttr, r, n)
     survive = float(_expm(q * t)[0].sum())
     p = min(1.0, max(0.0, 1.0 - survive))
     return 1.0 - (1.0 - p) ** g

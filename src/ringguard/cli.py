@@ -100,8 +100,14 @@ def _availability_figures(args: argparse.Namespace) -> dict[str, Any]:
         a_closed = max(0.0, a_closed - args.detect / (args.mtbf + args.mttr))
     m = av.mttdl(args.mtbf, args.mttr, r, copysets=len(sets))
     p_closed = av.loss_probability(horizon, m)
-    p_markov = av.markov_loss_probability(horizon, args.mtbf, args.mttr, r,
-                                          copysets=len(sets))
+    if len(sets) == math.comb(args.nodes, r):  # every r nodes hold some range together
+        model = "any r of n nodes down"
+        p_markov = av.markov_loss_probability(horizon, args.mtbf, args.mttr, r,
+                                              nodes=args.nodes)
+    else:
+        model = "independent replica sets"
+        p_markov = av.markov_loss_probability(horizon, args.mtbf, args.mttr, r,
+                                              copysets=len(sets))
     failures = args.failures if args.failures is not None else min(1, args.nodes - r)
     usable = av.usable_capacity(1.0, args.nodes, failures, r)
     backup = av.backup_storage(1.0, args.copies, compression_ratio=args.compression_ratio,
@@ -122,6 +128,7 @@ def _availability_figures(args: argparse.Namespace) -> dict[str, Any]:
             "availability": a_closed, "nines": av.nines(a_closed),
             "downtime_hours_per_year": av.downtime_hours_per_year(a_closed),
             "mttdl_hours": m, "p_loss": p_closed, "p_loss_markov": p_markov,
+            "markov_model": model,
         },
         "simulated": {
             "availability": res.availability, "availability_ci": list(res.availability_ci),
@@ -158,7 +165,7 @@ def _print_availability(f: dict[str, Any], raw_tb: float | None) -> None:
          _fmt_hours(s["downtime_hours_per_year"]), ""),
         (f"P(data loss){per}", f"{c['p_loss']:.4g}", f"{s['p_loss']:.4g}",
          f"[{s['p_loss_ci'][0]:.4g}, {s['p_loss_ci'][1]:.4g}]"),
-        ("  exact Markov", f"{c['p_loss_markov']:.4g}", "", ""),
+        ("  Markov chain", f"{c['p_loss_markov']:.4g}", "", f"({c['markov_model']})"),
         ("MTTDL", f"{c['mttdl_hours'] / av.HOURS_PER_YEAR:.3g} y", "", ""),
         ("keys lost (mean)", "", f"{s['expected_keys_lost']:.3%}",
          f"[{s['expected_keys_lost_ci'][0]:.3%}, {s['expected_keys_lost_ci'][1]:.3%}]"),
@@ -180,8 +187,8 @@ def _print_availability(f: dict[str, Any], raw_tb: float | None) -> None:
           f"compression {b['compression_ratio']:g}:1, dedup {b['dedup_ratio']:g}:1"
           f"{kept}){extra_b}")
     if f["replica_sets"] > 1:
-        print(f"(closed-form P(data loss) treats the {f['replica_sets']} replica sets as "
-              "independent: accurate while it is small)")
+        print(f"P(data loss) closed form: MTTDL = MTTF^r / (r MTTR^(r-1)) / "
+              f"{f['replica_sets']} replica sets (accurate while it is small)")
 
 
 def _plot(args: argparse.Namespace, plt: Any) -> None:
