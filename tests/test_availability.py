@@ -201,6 +201,17 @@ def test_replica_sets_match_ring_replicas(ring10: Ring) -> None:
                        ringguard.ownership(ring10).fraction, atol=1e-12)
 
 
+def test_replica_sets_of_a_ketama_ring() -> None:
+    ring = Ring.ketama({"10.0.0.1:11211": 1, "10.0.0.2:11211": 2, "10.0.0.3:11211": 1})
+    rs = av.replica_sets(ring, 2)
+    assert rs.share.sum() == pytest.approx(1.0, abs=1e-12)
+    assert np.allclose(rs.primary_share, ringguard.ownership(ring).fraction, atol=1e-12)
+    got = {tuple(row) for row in np.sort(ring.replicas(np.arange(2000), 2), axis=1).tolist()}
+    assert got <= {tuple(row) for row in rs.members.tolist()}
+    res = av.simulate(ring, 2, trials=200)
+    assert res.replica_sets == len(rs) == 3
+
+
 def test_replica_sets_zone_aware() -> None:
     nodes = [f"n{i}" for i in range(6)]
     zones = {n: f"z{i % 3}" for i, n in enumerate(nodes)}

@@ -72,7 +72,11 @@ def test_json_matches_the_library() -> None:
      (["--compression-ratio", "0"], "compression-ratio"),
      (["--failures", "9"], "surviving nodes"),
      (["--strategy", "random"], "invalid choice"),
-     (["--nodes", "ten"], "invalid int value")],
+     (["--nodes", "ten"], "invalid int value"),
+     (["--years", "0"], "--years must be > 0"),
+     (["--years", "nan"], "--years must be > 0"),
+     (["--raw-tb", "-5"], "--raw-tb must be > 0"),
+     (["--failures", "-1"], "failures: must be >= 0")],
 )
 def test_usage_errors_exit_2_without_traceback(args: list[str], message: str) -> None:
     out = run(*BASE, *args)

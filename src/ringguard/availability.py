@@ -711,6 +711,13 @@ class SimulationResult:
         moment; normal-approximation interval.
     trials, years, replication, strategy, nodes, replica_sets
         The configuration: ``replica_sets`` is the number of distinct sets (copysets).
+
+    Examples
+    --------
+    >>> from ringguard import Ring
+    >>> res = simulate(Ring(["a", "b", "c"]), 2, mtbf="1y", mttr="4h", trials=500)
+    >>> res.p_loss_ci[0] <= res.p_loss <= res.p_loss_ci[1], res.replica_sets
+    (True, 3)
     """
 
     availability: float
@@ -851,6 +858,13 @@ def simulate(
         Independent trials; intervals shrink like ``1 / sqrt(trials)``.
     seed
         Seed of ``numpy.random.default_rng``: equal inputs give equal results.
+    distribution, weibull_shape
+        Time to failure: ``"exponential"`` (memoryless, the closed forms' assumption) or
+        ``"weibull"`` with this shape (< 1: infant mortality, > 1: wear-out), scaled so
+        that its mean is ``mtbf``.
+    zone_failures_per_year, zone_mttr
+        Correlated outages of whole zones (needs ``Ring(zones=...)``): mean outages per
+        zone per year (up time between them exponential) and their mean duration.
 
     Returns
     -------

@@ -250,6 +250,10 @@ def _availability(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     for name in ("nodes", "trials", "copies", "retained", "vnodes"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1")
+    if not (math.isfinite(args.years) and args.years > 0):
+        parser.error(f"--years must be > 0, got {args.years:g}")
+    if args.raw_tb is not None and not (math.isfinite(args.raw_tb) and args.raw_tb > 0):
+        parser.error(f"--raw-tb must be > 0, got {args.raw_tb:g}")
     try:
         figures = _availability_figures(args)
     except (TypeError, ValueError) as exc:
