@@ -110,3 +110,12 @@ def test_help_lists_availability() -> None:
     out = subprocess.run([sys.executable, "-m", "ringguard", "--help"], capture_output=True,
                          text=True, check=True)
     assert "availability" in out.stdout
+
+
+def test_json_with_perfect_availability_is_valid_json() -> None:
+    out = run("--nodes", "2", "--mtbf", "1000y", "--mttr", "1s", "--trials", "100", "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)  # strict JSON: no Infinity
+    assert doc["simulated"]["availability"] == 1.0
+    assert doc["simulated"]["nines"] is None
+    assert doc["simulated"]["p_loss"] == 0.0
