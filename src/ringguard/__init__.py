@@ -11,8 +11,28 @@ pure-Python fallback (``RINGGUARD_PUREPYTHON=1`` forces it).
 
 from typing import Any
 
-from . import reference
+from . import availability, reference
 from ._backend import BACKEND
+from .availability import (
+    ReplicaSets,
+    SimulationResult,
+    availability_k_of_n,
+    backup_storage,
+    downtime_hours_per_month,
+    downtime_hours_per_year,
+    loss_probability,
+    markov_loss_probability,
+    mttdl,
+    nines,
+    pair_availability,
+    parallel_availability,
+    parse_duration,
+    replica_sets,
+    series_availability,
+    simulate,
+    steady_state_availability,
+    usable_capacity,
+)
 from .backends import Backend, BackendError, MemoryBackend, SQLiteBackend
 from .errors import InvalidPlacementError, RingGuardError
 from .failover import (
@@ -97,16 +117,35 @@ __all__ = [
     "REDIS_SLOTS",
     "RedisSlots",
     "Rendezvous",
+    "ReplicaSets",
     "Ring",
     "RingGuardError",
+    "SimulationResult",
     "Transfer",
     "__version__",
+    "availability",
+    "availability_k_of_n",
+    "backup_storage",
+    "downtime_hours_per_month",
+    "downtime_hours_per_year",
     "from_json",
     "jump_hash",
     "load",
+    "loss_probability",
+    "markov_loss_probability",
     "movement",
+    "mttdl",
+    "nines",
     "ownership",
+    "pair_availability",
+    "parallel_availability",
+    "parse_duration",
     "plan",
     "redis_slot",
     "reference",
+    "replica_sets",
+    "series_availability",
+    "simulate",
+    "steady_state_availability",
+    "usable_capacity",
 ]
