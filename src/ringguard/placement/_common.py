@@ -18,11 +18,11 @@ from .._backend import core
 from .._keys import KeyPart, normalize
 from ..errors import InvalidPlacementError
 from .base import (
+    JsonPlacement,
+    check_replica_count,
     check_threads,
-    envelope,
     expect_keys,
     expect_node_list,
-    from_json,
     run_tasks,
     split_work,
 )
@@ -131,7 +131,7 @@ def check_no_zone(zone: Any, what: str) -> None:
         raise ValueError(f"zone: {what} has no zones")
 
 
-class HashedPlacement:
+class HashedPlacement(JsonPlacement):
     """Batch plumbing, identity and serialization of Maglev, Rendezvous and JumpHash.
 
     Subclasses set ``algorithm`` and ``_nodes`` and implement ``_assign_part``,
@@ -159,8 +159,6 @@ class HashedPlacement:
     def _max_replicas(self) -> int:
         return len(self._nodes)
 
-    def _body(self) -> dict[str, Any]:
-        raise NotImplementedError
 
     def _run(self, keys: Any, threads: Any, out: Any, tail: tuple[int, ...],
              fn: Callable[[KeyPart, np.ndarray], None]) -> np.ndarray:
@@ -234,42 +232,12 @@ class HashedPlacement:
         >>> Maglev(["a", "b", "c"], table_size=1009).replicas(["k1", "k2"], 2).shape
         (2, 2)
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-            raise TypeError(f"n: expected an int, got {type(n).__name__}")
-        limit = self._max_replicas()
-        if not 1 <= n <= limit:
-            raise ValueError(f"n: must be between 1 and the number of nodes ({limit}), got {n}")
-        nrep = int(n)
+        nrep = check_replica_count(n, self._max_replicas())
 
         def part_fn(part: KeyPart, o: np.ndarray) -> None:
             self._replicas_part(part, o, nrep)
 
         return self._run(keys, threads, out, (nrep,), part_fn)
-
-    def to_json(self) -> str:
-        """Versioned JSON document that :func:`ringguard.from_json` turns back into an
-        equal placement (exact: weights round-trip bit for bit).
-
-        Examples
-        --------
-        >>> from ringguard import Rendezvous, from_json
-        >>> r = Rendezvous({"a": 1.0, "b": 2.5})
-        >>> from_json(r.to_json()) == r
-        True
-        """
-        return envelope(self.algorithm, self._body())
-
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
-        return (from_json, (self.to_json(),))
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, HashedPlacement)
-        return self._body() == other._body()
-
-    def __hash__(self) -> int:
-        return hash(self.to_json())
 
 
 def load_named_nodes(doc: dict[str, Any], fields: set[str], where: str) -> list[dict[str, Any]]:

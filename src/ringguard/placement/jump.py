@@ -18,7 +18,7 @@ from .._backend import core
 from .._keys import KeyPart
 from ..errors import InvalidPlacementError
 from ._common import HashedPlacement, _check_names, check_no_zone, key_hashes, load_named_nodes
-from .base import expect_keys, from_json, register
+from .base import expect_keys, register
 
 __all__ = ["JumpHash", "jump_hash"]
 
@@ -159,13 +159,6 @@ class JumpHash(HashedPlacement):
     def _body(self) -> dict[str, Any]:
         return {"nodes": [{"name": nm} for nm in self._nodes]}
 
-    @classmethod
-    def from_json(cls, text: str | bytes | dict[str, Any]) -> JumpHash:
-        """Rebuild from :meth:`to_json` output (validated as untrusted input)."""
-        obj = from_json(text)
-        if not isinstance(obj, cls):
-            raise InvalidPlacementError(f"document holds a {type(obj).__name__}, not a JumpHash")
-        return obj
 
 
 def _load(doc: dict[str, Any]) -> JumpHash:

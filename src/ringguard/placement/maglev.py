@@ -26,7 +26,7 @@ from ._common import (
     key_hashes,
     load_named_nodes,
 )
-from .base import expect_keys, from_json, register
+from .base import expect_keys, register
 
 __all__ = ["Maglev", "maglev_quotas"]
 
@@ -180,13 +180,6 @@ class Maglev(HashedPlacement):
                       for nm, w in zip(self._nodes, self._weights, strict=True)],
         }
 
-    @classmethod
-    def from_json(cls, text: str | bytes | dict[str, Any]) -> Maglev:
-        """Rebuild from :meth:`to_json` output (validated as untrusted input)."""
-        obj = from_json(text)
-        if not isinstance(obj, cls):
-            raise InvalidPlacementError(f"document holds a {type(obj).__name__}, not a Maglev")
-        return obj
 
 
 def _load(doc: dict[str, Any]) -> Maglev:

@@ -20,7 +20,15 @@ import numpy as np
 from .._backend import core
 from .._keys import KeyPart, normalize
 from ..errors import InvalidPlacementError
-from .base import check_threads, envelope, expect_keys, from_json, register, run_tasks, split_work
+from .base import (
+    JsonPlacement,
+    check_replica_count,
+    check_threads,
+    expect_keys,
+    register,
+    run_tasks,
+    split_work,
+)
 
 __all__ = ["REDIS_SLOTS", "RedisSlots", "redis_slot"]
 
@@ -192,7 +200,7 @@ def _runs(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return starts, ends, table[starts]
 
 
-class RedisSlots:
+class RedisSlots(JsonPlacement):
     """Redis Cluster placement (``redis-slots@1``): slot ranges owned by nodes.
 
     A key goes to the owner of its slot (:func:`redis_slot`), through a 16384-entry
@@ -441,14 +449,7 @@ class RedisSlots:
         >>> RedisSlots.even(["a", "b", "c"]).replicas(["foo"], 2).tolist()  # slot 12182
         [[2, 0]]
         """
-        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
-            raise TypeError(f"n: expected an int, got {type(n).__name__}")
-        if not 1 <= n <= self._owning:
-            raise ValueError(
-                f"n: must be between 1 and the number of nodes that own slots "
-                f"({self._owning}), got {n}"
-            )
-        n = int(n)
+        n = check_replica_count(n, self._owning)
         slots = redis_slot(keys, threads=threads)
         out = _check_out(out, (len(slots), n), np.int32)
         np.take(self._replica_table(n), slots, axis=0, out=out)
@@ -532,39 +533,6 @@ class RedisSlots:
     def _body(self) -> dict[str, Any]:
         return {"nodes": list(self._nodes),
                 "ranges": [list(r) for r in self.slot_ranges]}
-
-    def to_json(self) -> str:
-        """Versioned JSON document (``redis-slots@1``) for :func:`ringguard.from_json`.
-
-        Examples
-        --------
-        >>> from ringguard import RedisSlots, from_json
-        >>> rs = RedisSlots.even(["a", "b"])
-        >>> from_json(rs.to_json()) == rs
-        True
-        """
-        return envelope(self.algorithm, self._body())
-
-    @classmethod
-    def from_json(cls, text: str | bytes | dict[str, Any]) -> RedisSlots:
-        """Rebuild from :meth:`to_json` output (validated as untrusted input)."""
-        obj = from_json(text)
-        if not isinstance(obj, cls):
-            raise InvalidPlacementError(
-                f"document holds a {type(obj).__name__}, not a {cls.__name__}")
-        return obj
-
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
-        return (from_json, (self.to_json(),))
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, RedisSlots)
-        return self._nodes == other._nodes and bool(np.array_equal(self._table, other._table))
-
-    def __hash__(self) -> int:
-        return hash(self.to_json())
 
 
 def _load_redis_slots(doc: dict[str, Any]) -> RedisSlots:

@@ -25,7 +25,7 @@ from ._common import (
     key_hashes,
     load_named_nodes,
 )
-from .base import expect_keys, from_json, register
+from .base import expect_keys, register
 
 __all__ = ["Rendezvous"]
 
@@ -114,13 +114,6 @@ class Rendezvous(HashedPlacement):
         pairs = zip(self._nodes, self._weights, strict=True)
         return {"nodes": [{"name": nm, "weight": w} for nm, w in pairs]}
 
-    @classmethod
-    def from_json(cls, text: str | bytes | dict[str, Any]) -> Rendezvous:
-        """Rebuild from :meth:`to_json` output (validated as untrusted input)."""
-        obj = from_json(text)
-        if not isinstance(obj, cls):
-            raise InvalidPlacementError(f"document holds a {type(obj).__name__}, not a Rendezvous")
-        return obj
 
 
 def _load(doc: dict[str, Any]) -> Rendezvous:

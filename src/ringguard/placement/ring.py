@@ -28,11 +28,11 @@ from ._common import (
 )
 from .base import (
     MAX_NODES,
+    JsonPlacement,
+    check_replica_count,
     check_threads,
-    envelope,
     expect_keys,
     expect_node_list,
-    from_json,
     register,
     run_tasks,
     split_work,
@@ -88,7 +88,7 @@ def _build_index(points: np.ndarray, owners: np.ndarray) -> Any:
     return core.CoreRing(points, owners, _readonly(start), _readonly(direct), bits)
 
 
-class _RingBase:
+class _RingBase(JsonPlacement):
     """Lookups, replicas and serialization shared by the ring placements."""
 
     algorithm: ClassVar[str]
@@ -308,12 +308,7 @@ class _RingBase:
             return self._pair_replicas(keys, n, threads, out)
         if strategy != "ring":
             raise ValueError(f"strategy: expected 'ring', 'pairs' or None, got {strategy!r}")
-        owners = self._index.distinct_owners
-        if not 1 <= n <= owners:
-            raise ValueError(
-                f"n: must be between 1 and the number of nodes that own keys ({owners}), got {n}"
-            )
-        n = int(n)
+        n = check_replica_count(n, self._index.distinct_owners)
         nthreads = check_threads(threads)
         first = self._lookup(keys, True, nthreads, None)
         out = _check_out(out, (len(first), n))
@@ -351,34 +346,6 @@ class _RingBase:
         return out
 
     # ---- identity and serialization -----------------------------------------------------
-
-    def _body(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def to_json(self) -> str:
-        """Versioned JSON document that :func:`ringguard.from_json` turns back into an
-        equal placement (exact: weights round-trip bit for bit).
-
-        Examples
-        --------
-        >>> from ringguard import Ring, from_json
-        >>> r = Ring({"a": 1.0, "b": 2.5}, vnodes=100)
-        >>> from_json(r.to_json()) == r
-        True
-        """
-        return envelope(self.algorithm, self._body())
-
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
-        return (from_json, (self.to_json(),))
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, _RingBase)
-        return self._body() == other._body()
-
-    def __hash__(self) -> int:
-        return hash(self.to_json())
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -677,15 +644,6 @@ class Ring(_RingBase):
             body["pairs"] = [list(p) for p in self._pairs]
         return body
 
-    @classmethod
-    def from_json(cls, text: str | bytes | dict[str, Any]) -> Ring:
-        """Rebuild a ring from :meth:`to_json` output (validated as untrusted input)."""
-        obj = from_json(text)
-        if not isinstance(obj, cls):
-            raise InvalidPlacementError(
-                f"document holds a {type(obj).__name__}, not a {cls.__name__}"
-            )
-        return obj
 
 
 class KetamaRing(Ring):
