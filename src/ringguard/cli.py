@@ -311,6 +311,95 @@ def _add_availability(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
+_ALGORITHMS = ("ring", "ketama", "maglev", "rendezvous", "jump")
+
+
+def _placement_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
+    """A placement from ``--placement FILE`` (JSON) or ``--nodes a,b,c [--algorithm]``."""
+    from . import JumpHash, Maglev, Rendezvous, from_json
+    from .errors import InvalidPlacementError
+
+    if args.placement:
+        try:
+            with open(args.placement, encoding="utf-8") as f:
+                text = f.read(64 * 1024 * 1024 + 1)
+            return from_json(text)
+        except OSError as exc:
+            parser.error(f"--placement: cannot read {args.placement}: {exc.strerror}")
+        except InvalidPlacementError as exc:
+            parser.error(f"--placement: {args.placement}: {exc}")
+    if not args.nodes:
+        parser.error("give --placement FILE or --nodes a,b,c")
+    names = [n.strip() for n in args.nodes.split(",") if n.strip()]
+    try:
+        if args.algorithm == "ring":
+            return Ring(names, vnodes=args.vnodes)
+        if args.algorithm == "ketama":
+            return Ring.ketama(names)
+        return {"maglev": Maglev, "rendezvous": Rendezvous, "jump": JumpHash}[args.algorithm](
+            names)
+    except (TypeError, ValueError) as exc:
+        parser.error(f"--nodes: {exc}")
+
+
+def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import from_json, plan
+    from .errors import InvalidPlacementError
+
+    old = _placement_from_args(args, parser)
+    try:
+        if args.add:
+            new = old.add(args.add)
+        elif args.remove:
+            new = old.remove(args.remove)
+        elif args.new:
+            with open(args.new, encoding="utf-8") as f:
+                new = from_json(f.read(64 * 1024 * 1024 + 1))
+        else:
+            parser.error("give one of --add NODE, --remove NODE or --new FILE")
+        result = plan(old, new)
+    except OSError as exc:
+        parser.error(f"--new: cannot read {args.new}: {exc.strerror}")
+    except InvalidPlacementError as exc:
+        parser.error(f"--new: {exc}")
+    except (TypeError, ValueError) as exc:
+        parser.error(str(exc))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(result)
+    if args.write:
+        with open(args.write, "w", encoding="utf-8") as f:
+            f.write(new.to_json())
+        print(f"new placement written to {args.write}")
+    return 0
+
+
+def _add_plan(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "plan",
+        help="the exact hash ranges that move when nodes join or leave",
+        description="Prints the migration plan between a placement and its successor: "
+        "the moved share of the hash space per (source, destination), exactly, without keys.",
+        epilog="examples:\n  ringguard plan --nodes db1,db2,db3 --add db4\n"
+        "  ringguard plan --placement ring.json --remove db2 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--placement", metavar="FILE", help="placement JSON (from to_json)")
+    src.add_argument("--nodes", metavar="A,B,C", help="node names, comma-separated")
+    p.add_argument("--algorithm", choices=_ALGORITHMS, default="ring",
+                   help="with --nodes: the algorithm (default ring)")
+    p.add_argument("--vnodes", type=int, default=160, help="with --nodes: ring vnodes (160)")
+    change = p.add_mutually_exclusive_group()
+    change.add_argument("--add", metavar="NODE", help="a node joins")
+    change.add_argument("--remove", metavar="NODE", help="a node leaves")
+    change.add_argument("--new", metavar="FILE", help="the new placement's JSON")
+    p.add_argument("--write", metavar="FILE", help="also write the new placement's JSON")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    return p
+
+
 def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .demo import print_report, run_demo, terminal_progress
 
@@ -344,6 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--batch", type=int, default=500, help="orders per batch (500)")
     demo.add_argument("--seed", type=int, default=0, help="random seed of the orders")
     avail = _add_availability(sub)
+    plan_parser = _add_plan(sub)
     for p in (parser, rep):
         p.add_argument("--nodes", type=int, default=5, help="number of nodes (default 5)")
         p.add_argument("--vnodes", type=int, default=160, help="points per node (default 160)")
@@ -352,6 +442,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo(args, demo)
+    if args.command == "plan":
+        return _plan(args, plan_parser)
     if args.command == "availability":
         return _availability(args, avail)
     if args.nodes < 1 or args.keys < 1 or args.vnodes < 1:
