@@ -179,3 +179,52 @@ def test_n_without_keys_is_rejected() -> None:
     r = Ring(["a", "b"])
     with pytest.raises(ValueError, match="pass keys"):
         plan(r, r.add("c"), n=2)
+
+
+def test_maglev_ownership_counts_every_hash_of_every_entry() -> None:
+    m = ringguard.Maglev(["a", "b", "c"], table_size=13)
+    table = m.table().tolist()
+    # Entry j receives the hashes h with h % 13 == j: floor((2**64 - 1 - j) / 13) + 1.
+    expected = [0, 0, 0]
+    for j, node in enumerate(table):
+        expected[node] += (SPACE - 1 - j) // 13 + 1
+    own = ownership(m)
+    assert own.hashes == expected and sum(own.hashes) == SPACE
+
+
+def test_maglev_plan_matches_brute_force() -> None:
+    old = ringguard.Maglev([f"n{i}" for i in range(5)], table_size=251)
+    new = old.add("n5")
+    keys = [f"order:{i}" for i in range(4000)]
+    p = plan(old, new, keys)
+    assert p.space == "table"
+    a = [old.nodes[i] for i in old.assign(keys).tolist()]
+    b = [new.nodes[i] for i in new.assign(keys).tolist()]
+    for h, src, dst in zip(key_hash64(Ring(["x"]), keys), a, b, strict=True):
+        entry = h % 251
+        hits = [t for t in p.transfers if t.start <= entry <= t.end]
+        assert [(t.source, t.destination) for t in hits] == ([] if src == dst else [(src, dst)])
+    assert abs(p.moved_fraction - sum(x != y for x, y in zip(a, b, strict=True)) / len(a)) < 0.05
+
+
+def test_redis_slots_ownership_and_plan_are_in_slots() -> None:
+    rs = ringguard.RedisSlots.even(["a", "b", "c"])
+    own = ownership(rs)
+    assert own.space == 16384 and sum(own.hashes) == 16384
+    grown = rs.add("d")
+    p = plan(rs, grown)
+    assert p.space == "slots" and {d for _, d in p.flows} == {"d"}
+    assert sum(t.size for t in p.transfers) == grown.slot_counts()["d"]
+    keys = [f"user:{i}" for i in range(3000)]
+    slots = ringguard.redis_slot(keys).tolist()
+    moved = {i for i, (x, y) in enumerate(zip(rs.assign(keys).tolist(),
+                                                grown.assign(keys).tolist(), strict=True))
+             if rs.nodes[x] != grown.nodes[y]}
+    in_transfer = {i for i, s in enumerate(slots)
+                   if any(t.start <= s <= t.end for t in p.transfers)}
+    assert moved == in_transfer
+
+
+def test_plan_refuses_mixed_kinds() -> None:
+    with pytest.raises(TypeError, match="same kind"):
+        plan(ringguard.Maglev(["a", "b"]), Ring(["a", "b"]))

@@ -61,22 +61,49 @@ class Ownership:
     ----------
     nodes : tuple of str
     hashes : list of int
-        Number of 64-bit hash values each node owns (sums to ``2**64``).
+        Units of the key space each node owns: 64-bit hash values for rings and Maglev
+        (sums to ``2**64``), slots for Redis Cluster (sums to 16384).
     fraction : numpy.ndarray
-        ``hashes / 2**64`` as float64.
+        ``hashes / space`` as float64.
+    space : int
+        Size of the key space in those units.
     """
 
     nodes: tuple[str, ...]
     hashes: list[int]
     fraction: np.ndarray
+    space: int = _SPACE
 
     def as_dict(self) -> dict[str, float]:
         """``{node: fraction}``."""
         return dict(zip(self.nodes, self.fraction.tolist(), strict=True))
 
 
+def _table_of(p: Any) -> tuple[np.ndarray, str] | None:
+    """(entry -> owner table, space name) of a table placement: Redis Cluster slots
+    (``"slots"``) or a Maglev lookup table (``"table"``); None for other placements."""
+    if hasattr(p, "slot_table"):
+        return np.asarray(p.slot_table, dtype=np.int64), "slots"
+    if hasattr(p, "table") and hasattr(p, "table_size"):
+        return np.asarray(p.table(), dtype=np.int64), "table"
+    return None
+
+
+def _entry_sums(table: np.ndarray, space: str, nnodes: int) -> tuple[list[int], int]:
+    """Exact units owned per node: slots, or 64-bit hashes (a key's Maglev entry is
+    ``hash % M``: entry ``j`` receives ``2**64 // M`` hashes, one more when ``j < 2**64 % M``)."""
+    counts = np.bincount(table, minlength=nnodes)
+    if space == "slots":
+        return [int(c) for c in counts.tolist()], len(table)
+    q, r = divmod(_SPACE, len(table))
+    low = np.bincount(table[:r], minlength=nnodes)
+    return [int(c) * q + int(lo) for c, lo in zip(counts.tolist(), low.tolist(),
+                                                  strict=True)], _SPACE
+
+
 def ownership(placement: Placement) -> Ownership:
-    """Exact fraction of the hash space each node of a ring owns (from the ring's gaps).
+    """Exact share of the key space each node owns: from the ring's gaps (rings), from
+    the table's entries (Maglev), or from slot counts (Redis Cluster). No sampling.
 
     Examples
     --------
@@ -85,6 +112,11 @@ def ownership(placement: Placement) -> Ownership:
     >>> sum(own.hashes) == 2**64
     True
     """
+    tab = _table_of(placement)
+    if tab is not None:
+        sums, space = _entry_sums(tab[0], tab[1], len(placement.nodes))
+        return Ownership(tuple(placement.nodes), sums,
+                         np.array([x / space for x in sums], dtype=np.float64), space)
     points, owners = _ring_arrays(placement)
     arcs = _arcs(points)
     sums = _exact_sums(arcs, owners, len(placement.nodes))
@@ -117,7 +149,9 @@ class MigrationPlan:
     Attributes
     ----------
     transfers : list of Transfer
-        Exact moved hash ranges (source -> destination), for ring placements.
+        Exact moved ranges (source -> destination), in the units of ``space``: 64-bit
+        hash ranges for rings, slot ranges for Redis Cluster, entry ranges of the lookup
+        table for Maglev (a key's entry is ``XXH64(key) % M``).
     flows : dict
         ``{(source, destination): fraction of the hash space}`` from ``transfers``.
     moved_fraction : float
@@ -141,6 +175,7 @@ class MigrationPlan:
     key_counts: dict[tuple[str, str], int] | None = None
     moved_keys: np.ndarray | None = None
     replica_changes: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    space: str = "hash"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (ranges as ``[start, end, source, destination]``)."""
@@ -148,6 +183,7 @@ class MigrationPlan:
             "old_nodes": list(self.old_nodes),
             "new_nodes": list(self.new_nodes),
             "moved_fraction": self.moved_fraction,
+            "space": self.space,
             "flows": [[s, d, f] for (s, d), f in sorted(self.flows.items())],
             "transfers": [[t.start, t.end, t.source, t.destination] for t in self.transfers],
         }
@@ -161,7 +197,8 @@ class MigrationPlan:
         rows = sorted(self.flows.items(), key=lambda kv: (-kv[1], kv[0]))
         ws = max([len(s) for (s, _), _ in rows] + [len("source")])
         wd = max([len(d) for (_, d), _ in rows] + [len("destination")])
-        lines = [f"MigrationPlan: {self.moved_fraction:.2%} of the hash space moves "
+        where = "slot space" if self.space == "slots" else "hash space"
+        lines = [f"MigrationPlan: {self.moved_fraction:.2%} of the {where} moves "
                  f"in {len(self.transfers)} ranges"]
         lines.append(f"  {'source':<{ws}}  {'destination':<{wd}}  {'share':>8}"
                      + ("  keys" if self.key_counts is not None else ""))
@@ -233,14 +270,16 @@ def plan(old: Placement, new: Placement, keys: Any = None, *, n: int | None = No
     >>> {dst for (_, dst) in p.flows}
     {'d'}
     """
-    transfers = _transfers(old, new)
-    flows: dict[tuple[str, str], float] = {}
+    space_name, total = "hash", _SPACE
     exact: dict[tuple[str, str], int] = {}
-    for t in transfers:
-        exact[(t.source, t.destination)] = exact.get((t.source, t.destination), 0) + t.size
-    for k, v in exact.items():
-        flows[k] = v / _SPACE
-    moved_fraction = sum(exact.values()) / _SPACE
+    if _table_of(old) is not None or _table_of(new) is not None:
+        transfers, exact, space_name, total = _table_transfers(old, new)
+    else:
+        transfers = _transfers(old, new)
+        for t in transfers:
+            exact[(t.source, t.destination)] = exact.get((t.source, t.destination), 0) + t.size
+    flows = {k: v / total for k, v in exact.items()}
+    moved_fraction = sum(exact.values()) / total
     key_counts = moved_keys = changes = None
     if keys is not None:
         mv = movement(old, new, keys, threads=threads)
@@ -255,7 +294,39 @@ def plan(old: Placement, new: Placement, keys: Any = None, *, n: int | None = No
     elif n is not None:
         raise ValueError("n: replica changes are computed per key; pass keys as well")
     return MigrationPlan(tuple(old.nodes), tuple(new.nodes), transfers, flows,
-                         moved_fraction, key_counts, moved_keys, changes)
+                         moved_fraction, key_counts, moved_keys, changes, space_name)
+
+
+def _table_transfers(
+    old: Any, new: Any
+) -> tuple[list[Transfer], dict[tuple[str, str], int], str, int]:
+    a, b = _table_of(old), _table_of(new)
+    if a is None or b is None or a[1] != b[1] or len(a[0]) != len(b[0]):
+        raise TypeError(
+            "plan: both placements must be of the same kind (rings, Maglev tables of one "
+            "size, or Redis Cluster slots)"
+        )
+    names = sorted(set(old.nodes) | set(new.nodes))
+    nid = {n: i for i, n in enumerate(names)}
+    src = np.array([nid[x] for x in old.nodes], dtype=np.int64)[a[0]]
+    dst = np.array([nid[x] for x in new.nodes], dtype=np.int64)[b[0]]
+    moved = np.flatnonzero(src != dst)
+    space = a[1]
+    m = len(a[0])
+    q, r = divmod(_SPACE, m)
+    exact: dict[tuple[str, str], int] = {}
+    transfers: list[Transfer] = []
+    if len(moved):
+        ms, md = src[moved], dst[moved]
+        brk = np.r_[True, (np.diff(moved) != 1) | (ms[1:] != ms[:-1]) | (md[1:] != md[:-1])]
+        firsts, lasts = moved[brk], moved[np.r_[brk[1:], True]]
+        for f, l_, s_, d_ in zip(firsts.tolist(), lasts.tolist(), ms[brk].tolist(),
+                                 md[brk].tolist(), strict=True):
+            t = Transfer(f, l_, names[s_], names[d_])
+            transfers.append(t)
+            units = t.size if space == "slots" else t.size * q + max(0, min(l_ + 1, r) - f)
+            exact[(t.source, t.destination)] = exact.get((t.source, t.destination), 0) + units
+    return transfers, exact, space, (m if space == "slots" else _SPACE)
 
 
 def _replica_changes(old: Any, new: Any, keys: Any, n: int, threads: Any) -> dict[str, np.ndarray]:
