@@ -1,0 +1,105 @@
+"""``ringguard assign`` in a subprocess, over real files of every format."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import scaled
+from ringguard import Ring
+
+pa = pytest.importorskip("pyarrow")
+import pyarrow.csv as pcsv  # noqa: E402
+import pyarrow.feather as feather  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+N = scaled(20_000, 2_000)
+NODES = ["db1", "db2", "db3", "db4"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ringguard", "assign", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def table() -> object:
+    return pa.table({"order_id": [f"order:{i}" for i in range(N)],
+                     "total": np.arange(N, dtype=np.int64)})
+
+
+def write(path: Path) -> None:
+    t = table()
+    suffix = path.suffix
+    if suffix == ".csv":
+        pcsv.write_csv(t, path)
+    elif suffix == ".parquet":
+        pq.write_table(t, path)
+    elif suffix == ".arrow":
+        feather.write_feather(t, path)
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in t.to_pylist()))
+
+
+def read(path: Path) -> object:
+    suffix = path.suffix
+    if suffix == ".csv":
+        return pcsv.read_csv(path)
+    if suffix == ".parquet":
+        return pq.read_table(path)
+    if suffix == ".arrow":
+        return feather.read_table(path)
+    import pyarrow.json as pjson
+
+    return pjson.read_json(path)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".arrow", ".ndjson"])
+def test_every_format_gets_the_placement_of_every_row(tmp_path: Path, suffix: str) -> None:
+    src, dst = tmp_path / f"in{suffix}", tmp_path / f"out{suffix}"
+    write(src)
+    out = run(str(src), "-o", str(dst), "--key", "order_id", "--nodes", ",".join(NODES))
+    assert out.returncode == 0, out.stderr
+    assert f"{N:,} rows" in out.stdout
+    got = read(dst)
+    keys = [f"order:{i}" for i in range(N)]
+    expected = [NODES[i] for i in Ring(NODES).assign(keys).tolist()]
+    assert got.column("node").cast(pa.string()).to_pylist() == expected
+    assert got.column("total").to_pylist() == list(range(N))  # other columns unchanged
+
+
+def test_replica_columns_and_a_placement_file(tmp_path: Path) -> None:
+    ring = Ring(NODES, vnodes=64)
+    spec = tmp_path / "ring.json"
+    spec.write_text(ring.to_json())
+    src, dst = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    write(src)
+    out = run(str(src), "-o", str(dst), "--key", "order_id", "--placement", str(spec),
+              "--replicas", "2")
+    assert out.returncode == 0, out.stderr
+    got = pq.read_table(dst)
+    prefs = ring.replicas([f"order:{i}" for i in range(N)], 2)
+    for j, name in enumerate(["node", "node_1"]):
+        col = got.column(name)
+        assert pa.types.is_dictionary(col.type)  # names stored once, rows as small ints
+        assert col.cast(pa.string()).to_pylist() == [NODES[i] for i in prefs[:, j].tolist()]
+
+
+def test_user_mistakes_exit_2_without_traceback(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    write(src)
+    cases = [
+        [str(src), "-o", str(tmp_path / "o.csv"), "--key", "nope", "--nodes", "a,b"],
+        [str(tmp_path / "missing.csv"), "-o", str(tmp_path / "o.csv"), "--key", "k",
+         "--nodes", "a"],
+        [str(src), "-o", str(tmp_path / "o.xyz"), "--key", "order_id", "--nodes", "a"],
+        [str(src), "-o", str(tmp_path / "o.csv"), "--key", "order_id"],
+    ]
+    for args in cases:
+        out = run(*args)
+        assert out.returncode == 2, (args, out.stderr)
+        assert "Traceback" not in out.stderr and "error:" in out.stderr
