@@ -14,6 +14,14 @@ from typing import Any
 from . import reference
 from ._backend import BACKEND
 from .backends import Backend, BackendError, MemoryBackend, SQLiteBackend
+from .backup import (
+    BackupAuthError,
+    BackupCorrupted,
+    BackupError,
+    BackupFormatError,
+    BackupLocked,
+    BackupRepository,
+)
 from .errors import InvalidPlacementError, RingGuardError
 from .failover import (
     Cluster,
@@ -69,6 +77,12 @@ __all__ = [
     "BACKEND",
     "Backend",
     "BackendError",
+    "BackupAuthError",
+    "BackupCorrupted",
+    "BackupError",
+    "BackupFormatError",
+    "BackupLocked",
+    "BackupRepository",
     "Cluster",
     "HintLog",
     "MemoryBackend",
