@@ -39,6 +39,7 @@ import hashlib
 import hmac
 import os
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +66,21 @@ def _zstd() -> Any:
     except ImportError:
         return None
     return zstandard
+
+
+_LOCAL = threading.local()
+
+
+def _zstd_compressor(level: int) -> Any:
+    # Level 1: on record data it compresses about as well as level 3, ~4x faster.
+    # A ZstdCompressor must not be shared between threads: one per thread and level.
+    cache: dict[int, Any] | None = getattr(_LOCAL, "compressors", None)
+    if cache is None:
+        cache = _LOCAL.compressors = {}
+    c = cache.get(level)
+    if c is None:
+        c = cache[level] = _zstd().ZstdCompressor(level=level)
+    return c
 
 
 def default_codec() -> int:
@@ -149,7 +165,7 @@ def compress(payload: bytes, codec: int, level: int | None = None) -> bytes:
         zstd = _zstd()
         if zstd is None:
             raise ImportError("zstandard compression needs: pip install 'ringguard[backup]'")
-        body = zstd.ZstdCompressor(level=3 if level is None else level).compress(payload)
+        body = _zstd_compressor(1 if level is None else level).compress(payload)
     elif codec == 1:
         body = zlib.compress(payload, 1 if level is None else level)
     elif codec == 0:
@@ -159,15 +175,22 @@ def compress(payload: bytes, codec: int, level: int | None = None) -> bytes:
     return _OBJ_HEAD.pack(_OBJECT_MAGIC, codec, len(payload)) + body
 
 
-def decompress(obj: bytes) -> tuple[int, bytes]:
-    """``(codec, payload)`` of a stored object; ``ValueError`` if it is damaged."""
+def decompress(obj: bytes, expected: int | None = None) -> tuple[int, bytes]:
+    """``(codec, payload)`` of a stored object; ``ValueError`` if it is damaged.
+
+    ``expected`` (the payload size a manifest records) is checked against the header
+    before anything is decompressed, so a forged header cannot make it allocate more.
+    """
     if len(obj) < _OBJ_HEAD.size:
         raise ValueError(f"object of {len(obj)} bytes is shorter than its header")
     magic, codec, rawlen = _OBJ_HEAD.unpack_from(obj)
     if magic != _OBJECT_MAGIC:
         raise ValueError("bad object magic")
-    if rawlen > MAX_PAYLOAD_BYTES:
-        raise ValueError(f"object header claims {rawlen} bytes")
+    if rawlen > MAX_PAYLOAD_BYTES or (expected is not None and rawlen != expected):
+        raise ValueError(
+            f"object header claims {rawlen} bytes"
+            + ("" if expected is None else f", the manifest says {expected}")
+        )
     body = memoryview(obj)[_OBJ_HEAD.size :]
     try:
         if codec == 2:
@@ -176,7 +199,10 @@ def decompress(obj: bytes) -> tuple[int, bytes]:
                 raise ImportError(
                     "this chunk is zstandard-compressed: pip install 'ringguard[backup]'"
                 )
-            out = zstd.ZstdDecompressor().decompress(bytes(body), max_output_size=rawlen)
+            body_b = bytes(body)
+            if zstd.frame_content_size(body_b) not in (rawlen, -1):
+                raise ValueError("zstd frame size does not match the header")
+            out = zstd.ZstdDecompressor().decompress(body_b, max_output_size=rawlen)
         elif codec == 1:
             d = zlib.decompressobj()
             out = d.decompress(body, rawlen)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import operator
 import os
 import re
 import time
@@ -316,7 +317,7 @@ class BackupRepository:
             raise ValueError("chunk is missing") from None
         if not obj:
             raise ValueError("chunk object is empty (zero length)")
-        _, payload = decompress(self._unseal(name, obj))
+        _, payload = decompress(self._unseal(name, obj), e.raw)
         if len(payload) != e.raw:
             raise ValueError(f"payload is {len(payload)} bytes, manifest says {e.raw}")
         digest = hashlib.sha256(payload).hexdigest()
@@ -467,23 +468,26 @@ class BackupRepository:
             if n:
                 rid = self._range_ids(keys)
                 order = np.argsort(rid, kind="stable")  # scan order (by key) kept in a range
-                bounds = np.flatnonzero(np.diff(rid[order])) + 1
-                vlens = np.fromiter(
-                    (-1 if v is None else len(v) for v in values), dtype=np.int64, count=n
-                )
-                for idx in np.split(order, bounds):
-                    il = idx.tolist()
-                    recs = Records([keys[i] for i in il], [values[i] for i in il], ep[idx],
-                                   sq[idx])
-                    r = int(rid[il[0]])
-                    payload = encode_chunk(r, recs, vlens[idx])
+                starts = np.flatnonzero(np.diff(rid[order])) + 1
+                # Reorder once into range order; each range is then a contiguous slice.
+                vlens = np.array([-1 if v is None else len(v) for v in values], dtype=np.int64)
+                pick = operator.itemgetter(*order.tolist())
+                keys = list(pick(keys)) if n > 1 else keys
+                values = list(pick(values)) if n > 1 else values
+                ep, sq, vlens = ep[order], sq[order], vlens[order]
+                rsorted = rid[order]
+                bounds = [0, *starts.tolist(), n]
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                    recs = Records(keys[a:b], values[a:b], ep[a:b], sq[a:b])
+                    r = int(rsorted[a])
+                    payload = encode_chunk(r, recs, vlens[a:b])
                     digest = hashlib.sha256(payload).hexdigest()
                     cid = self._chunk_id(payload, digest)
                     w = self._put_chunk(cid, payload, cid in known, fresh)
                     written += w > 0
                     reused += w == 0
                     nbytes += w
-                    entries.append(RangeEntry(r, len(il), digest, cid, len(payload)))
+                    entries.append(RangeEntry(r, b - a, digest, cid, len(payload)))
                 emax = int(ep.max())
                 watermark: tuple[int, int] | None = (emax, int(sq[ep == emax].max()))
             else:
