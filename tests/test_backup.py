@@ -593,3 +593,74 @@ def test_backend_name_is_checked() -> None:
     with pytest.raises(ValueError, match="range_bits"):
         BackupRepository("/nonexistent-never-created", range_bits=40)
     assert ringguard.BackupRepository is BackupRepository
+
+
+def test_consistent_forgery_with_keys_of_another_range_is_detected(repo_dir: Path) -> None:
+    """Expected: a chunk whose digest, id, count and manifest all agree but whose keys
+    belong to another range fails verify (every key is re-hashed in batch) and restore."""
+    from ringguard.backup.codec import compress, decode_chunk, decompress, encode_chunk
+
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    sid = repo.backup(filled(2000))
+    e0, e1 = repo.manifest(sid).ranges[:2]
+    obj = (repo_dir / "chunks" / e1.chunk[:2] / e1.chunk).read_bytes()
+    _, recs = decode_chunk(decompress(obj)[1])
+    vlens = np.array([-1 if v is None else len(v) for v in recs.values], dtype=np.int64)
+    payload = encode_chunk(e0.range, recs, vlens)  # range 1's records, labelled range 0
+    digest = hashlib.sha256(payload).hexdigest()
+    path = repo_dir / "chunks" / digest[:2] / digest
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(compress(payload, 1))
+
+    def edit(doc: dict[str, Any]) -> None:
+        r = doc["ranges"][0]
+        doc["records"] += len(recs) - r["count"]
+        r.update(count=len(recs), digest=digest, chunk=digest, raw=len(payload))
+
+    rewrite_manifest(repo_dir, sid, edit)
+    rep = repo.verify()
+    assert [(p.range, "does not hash into" in p.detail) for p in rep.problems] == [
+        (e0.range, True)
+    ]
+    t = MemoryBackend("t")
+    with pytest.raises(BackupCorrupted, match="does not hash into"):
+        repo.restore(sid, t)
+    assert t.count() == 0
+
+
+def test_prune_retention_rules_follow_watermarks(repo_dir: Path) -> None:
+    """Expected: keep_last takes the greatest (epoch, seq) watermarks even when the clock
+    disagrees; keep_daily/keep_weekly keep the newest snapshot of each recent day/week."""
+    from ringguard.backup.manifest import Manifest
+    from ringguard.backup.repository import _retained
+
+    day = 86400.0
+    t0 = 1_700_000_000.0  # a Tuesday
+
+    def snap(i: int, created: float, wm: tuple[int, int]) -> Manifest:
+        return Manifest(f"{i:032x}", "n1", created, None, BITS, None, wm, False, 0, ())
+
+    ms = [
+        snap(1, t0, (1, 10)),
+        snap(2, t0 + 60, (1, 20)),  # same day, newer watermark
+        snap(3, t0 + day, (1, 30)),
+        snap(4, t0 + 8 * day, (2, 5)),  # next week
+        snap(5, t0 + 8 * day + 60, (1, 40)),  # later clock, older epoch
+    ]
+    ids = {m.id: i + 1 for i, m in enumerate(ms)}
+
+    def kept(**kw: Any) -> list[int]:
+        return sorted(ids[x] for x in _retained(ms, kw.get("last"), kw.get("daily"),
+                                                kw.get("weekly")))
+
+    assert kept(last=1) == [4]
+    assert kept(last=2) == [4, 5]
+    assert kept(daily=2) == [3, 4]
+    assert kept(daily=3) == [2, 3, 4]
+    assert kept(weekly=2) == [3, 4]
+    assert kept(last=1, weekly=2) == [3, 4]
+    repo = BackupRepository(repo_dir)
+    with pytest.raises(ValueError, match="keep_last"):
+        repo.prune(keep_last=0)
+    with pytest.raises(ValueError, match="give keep_last"):
+        repo.prune()

@@ -114,6 +114,22 @@ def payload_header(payload: bytes) -> tuple[int, int]:
     return n, rid
 
 
+def key_offsets(payload: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """``(data, offsets)``: the payload as uint8 and the int64 bounds of each key in it."""
+    n, _ = payload_header(payload)
+    pos = _PAY_HEAD.size
+    if pos + n * 28 > len(payload):
+        raise ValueError(f"payload of {len(payload)} bytes cannot hold {n} records")
+    klens = np.frombuffer(payload, dtype="<u4", count=n, offset=pos).astype(np.int64)
+    koff = np.empty(n + 1, dtype=np.int64)
+    koff[0] = 0
+    np.cumsum(klens, out=koff[1:])
+    koff += pos + n * 28
+    if koff[-1] > len(payload):
+        raise ValueError("key lengths run past the end of the payload")
+    return np.frombuffer(payload, dtype=np.uint8), koff
+
+
 def decode_chunk(payload: bytes) -> tuple[int, Records]:
     """``(range_id, records)`` of a payload; ``ValueError`` on any inconsistency."""
     n, rid = payload_header(payload)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..backends.base import Backend, BackendError, Records
-from ..placement.hashing import KEY_HASH, KEY_HASH_SEED, key_hashes
+from ..placement.hashing import KEY_HASH, KEY_HASH_SEED, key_hashes, key_hashes_buffer
 from .codec import (
     SCRYPT_N,
     SCRYPT_P,
@@ -41,6 +41,7 @@ from .codec import (
     decompress,
     default_codec,
     encode_chunk,
+    key_offsets,
     payload_header,
 )
 from .errors import BackupAuthError, BackupCorrupted, BackupError, BackupFormatError
@@ -307,9 +308,12 @@ class BackupRepository:
     def _chunk_id(self, payload: bytes, digest: str) -> str:
         return self._crypto.chunk_id(payload) if self._crypto is not None else digest
 
-    def _check_chunk(self, store: ObjectStore, e: RangeEntry) -> tuple[bytes, int]:
+    def _check_chunk(
+        self, store: ObjectStore, e: RangeEntry, range_bits: int | None
+    ) -> tuple[bytes, int]:
         """The verified payload of range ``e`` in ``store`` and the bytes read, or
-        ``ValueError``/:class:`BackupAuthError` saying what is wrong."""
+        ``ValueError``/:class:`BackupAuthError` saying what is wrong. With ``range_bits``,
+        every key is also hashed (in batch) and must fall into range ``e.range``."""
         name = _chunk_name(e.chunk)
         try:
             obj = store.get(name)
@@ -331,6 +335,11 @@ class BackupRepository:
                 f"chunk holds {count} records of range {rid}, manifest says {e.count} of "
                 f"range {e.range}"
             )
+        if range_bits and count:
+            data, offsets = key_offsets(payload)
+            h = key_hashes_buffer(data, offsets) >> np.uint64(64 - range_bits)
+            if not (h == np.uint64(e.range)).all():
+                raise ValueError("a key of the chunk does not hash into the chunk's range")
         return payload, len(obj)
 
     def _load_manifest(self, store: ObjectStore, sid: str) -> Manifest:
@@ -562,7 +571,8 @@ class BackupRepository:
                 rep.snapshots += 1
                 for e in m.ranges:
                     if e.chunk not in checked:
-                        checked[e.chunk] = self._verify_chunk(s, e, read_data, rep)
+                        bits = m.range_bits if m.hash_seed == KEY_HASH_SEED else None
+                        checked[e.chunk] = self._verify_chunk(s, e, bits, read_data, rep)
                     err = checked[e.chunk]
                     if err is not None:
                         rep.problems.append(Problem(
@@ -572,7 +582,8 @@ class BackupRepository:
         return rep
 
     def _verify_chunk(
-        self, s: ObjectStore, e: RangeEntry, read_data: bool, rep: VerifyReport
+        self, s: ObjectStore, e: RangeEntry, bits: int | None, read_data: bool,
+        rep: VerifyReport,
     ) -> str | None:
         rep.chunks += 1
         if not read_data:
@@ -581,7 +592,7 @@ class BackupRepository:
             except FileNotFoundError:
                 return "chunk is missing"
         try:
-            _, nread = self._check_chunk(s, e)
+            _, nread = self._check_chunk(s, e, bits)
         except (ValueError, BackupAuthError) as exc:
             return str(exc)
         rep.bytes_read += nread
@@ -605,13 +616,9 @@ class BackupRepository:
             errs = []
             for s in self._stores:
                 try:
-                    payload, _ = self._check_chunk(s, e)
-                    rid, recs = decode_chunk(payload)
-                    if not rehash and m.range_bits == self.range_bits and len(recs):
-                        shift = np.uint64(64 - m.range_bits)
-                        h = key_hashes(recs.keys)
-                        if m.range_bits and not (h >> shift == np.uint64(rid)).all():
-                            raise ValueError("a key of the chunk does not hash into its range")
+                    bits = m.range_bits if m.hash_seed == KEY_HASH_SEED else None
+                    payload, _ = self._check_chunk(s, e, bits)
+                    _, recs = decode_chunk(payload)
                     got.append(recs)
                     break
                 except (ValueError, BackupAuthError) as exc:
@@ -786,7 +793,7 @@ class BackupRepository:
         good: bytes | None = None
         for s in self._stores:
             try:
-                self._check_chunk(s, e)
+                self._check_chunk(s, e, m.range_bits)
                 if good is None:
                     good = s.get(name)
             except (ValueError, BackupAuthError) as exc:
@@ -822,22 +829,44 @@ class BackupRepository:
 
     # ---- prune --------------------------------------------------------------------------
 
-    def prune(self, keep_last: int, *, grace_s: float = 3600.0) -> list[str]:
-        """Forget all but the ``keep_last`` newest snapshots of each node, then delete the
-        chunks no remaining manifest references.
+    def prune(
+        self,
+        keep_last: int | None = None,
+        *,
+        keep_daily: int | None = None,
+        keep_weekly: int | None = None,
+        grace_s: float = 3600.0,
+    ) -> list[str]:
+        """Forget old snapshots of each node, then delete the chunks no remaining manifest
+        references.
 
-        Newest means the greatest (epoch, seq) watermark, not wall-clock time. Runs under
-        the exclusive repository lock (backups hold it shared), and an unreferenced chunk
-        younger than ``grace_s`` is kept: it may belong to a backup whose manifest is not
-        written yet. If any manifest cannot be read, no chunk is deleted.
+        Kept: the ``keep_last`` newest snapshots, plus the newest snapshot of each of the
+        ``keep_daily`` most recent days and ``keep_weekly`` most recent ISO weeks that have
+        one (days and weeks in UTC, by creation time). Newest always means the greatest
+        (epoch, seq) watermark, not wall-clock time. Runs under the exclusive repository
+        lock (backups hold it shared); an unreferenced chunk younger than ``grace_s`` is
+        kept: it may belong to a backup whose manifest is not written yet. If any manifest
+        cannot be read, no chunk is deleted.
+
+        On fsspec URLs there is no lock: do not prune while a backup runs there (a backup
+        that reuses a chunk of a snapshot being forgotten could lose it). Local paths are
+        safe: the lock serializes them.
 
         Returns
         -------
         list of str
             The forgotten snapshot ids.
+
+        Examples
+        --------
+        >>> repo.prune(keep_last=3, keep_daily=7, keep_weekly=4)  # doctest: +SKIP
         """
-        if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
-            raise ValueError("keep_last: expected an int >= 1")
+        rules = {"keep_last": keep_last, "keep_daily": keep_daily, "keep_weekly": keep_weekly}
+        for name, v in rules.items():
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ValueError(f"{name}: expected an int >= 1 or None")
+        if all(v is None for v in rules.values()):
+            raise ValueError("prune: give keep_last, keep_daily or keep_weekly")
         forgotten: list[str] = []
         with self._locked(shared=False):
             by_node: dict[str, list[Manifest]] = {}
@@ -851,11 +880,12 @@ class BackupRepository:
                 by_node.setdefault(m.node, []).append(m)
             keep: set[str] = set()
             for ms in by_node.values():
-                ms.sort(key=lambda m: m.order)
-                for m in ms[:-keep_last]:
-                    forgotten.append(m.id)
-                for m in ms[-keep_last:]:
-                    keep.update(e.chunk for e in m.ranges)
+                kept = _retained(ms, keep_last, keep_daily, keep_weekly)
+                for m in ms:
+                    if m.id in kept:
+                        keep.update(e.chunk for e in m.ranges)
+                    else:
+                        forgotten.append(m.id)
             for sid in forgotten:
                 for s in self._stores:
                     s.delete(_snap_name(sid))
@@ -874,3 +904,21 @@ class BackupRepository:
 
     def __repr__(self) -> str:
         return f"BackupRepository({self.urls!r}, encrypted={self.encrypted})"
+
+
+def _retained(
+    ms: list[Manifest], last: int | None, daily: int | None, weekly: int | None
+) -> set[str]:
+    """Ids a prune keeps among one node's snapshots (see :meth:`BackupRepository.prune`)."""
+    newest_first = sorted(ms, key=lambda m: m.order, reverse=True)
+    kept = {m.id for m in newest_first[: last or 0]}
+    for n, bucket in ((daily, "%Y-%m-%d"), (weekly, "%G-W%V")):
+        if not n:
+            continue
+        seen: set[str] = set()
+        for m in newest_first:
+            b = time.strftime(bucket, time.gmtime(m.created))
+            if b not in seen and len(seen) < n:
+                seen.add(b)
+                kept.add(m.id)
+    return kept

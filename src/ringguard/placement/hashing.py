@@ -12,7 +12,7 @@ import numpy as np
 
 from .._backend import core
 
-__all__ = ["KEY_HASH", "KEY_HASH_SEED", "key_hashes"]
+__all__ = ["KEY_HASH", "KEY_HASH_SEED", "key_hashes", "key_hashes_buffer"]
 
 KEY_HASH = "xxh64"
 KEY_HASH_SEED = 0
@@ -33,4 +33,13 @@ def key_hashes(keys: Sequence[bytes]) -> np.ndarray:
     if res[0] != "bytes":
         raise TypeError("keys: expected byte strings")
     core.hash_var(core.MODE_XXH64, res[1], res[2], out)
+    return out
+
+
+def key_hashes_buffer(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """XXH64 (seed 0) of keys stored back to back in ``data`` (uint8), key ``i`` being
+    ``data[offsets[i]:offsets[i + 1]]`` (int64 offsets, checked), without Python objects."""
+    out = np.empty(len(offsets) - 1, dtype=np.uint64)
+    core.hash_var(core.MODE_XXH64, np.ascontiguousarray(data, dtype=np.uint8),
+                  np.ascontiguousarray(offsets, dtype=np.int64), out)
     return out
