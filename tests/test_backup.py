@@ -664,3 +664,28 @@ def test_prune_retention_rules_follow_watermarks(repo_dir: Path) -> None:
         repo.prune(keep_last=0)
     with pytest.raises(ValueError, match="give keep_last"):
         repo.prune()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "zero-length", "garbage"])
+def test_damaged_manifest_hides_snapshot_and_restores_nothing(repo_dir: Path,
+                                                               damage: str) -> None:
+    """Expected: a truncated, empty or garbage manifest is reported by verify, the snapshot
+    is not listed, restore raises BackupCorrupted and writes nothing, and the next backup
+    of the node works (its parent is the last intact snapshot)."""
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    src = filled(300)
+    first = repo.backup(src)
+    second = repo.backup(src)
+    path = manifest_path(repo_dir, second)
+    data = path.read_bytes()
+    path.write_bytes({"truncate": data[: len(data) // 2], "zero-length": b"",
+                      "garbage": b"\x00\xff" * 64}[damage])
+    rep = repo.verify()
+    assert [(p.kind, p.snapshot) for p in rep.problems] == [("manifest", second)]
+    assert [m.id for m in repo.snapshots()] == [first]
+    t = MemoryBackend("t")
+    with pytest.raises(BackupCorrupted):
+        repo.restore(second, t)
+    assert t.count() == 0
+    third = repo.backup(src)
+    assert repo.manifest(third).parent == first
