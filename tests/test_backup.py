@@ -232,6 +232,12 @@ def test_damaged_chunk_is_detected_and_nothing_restored(repo_dir: Path, damage: 
     assert target.count() == 0  # nothing half-written
     rr = repo.restore(sid, target, allow_partial=True)
     assert rr.records == N - entry.count and [q.range for q in rr.missing] == [entry.range]
+    streamed = MemoryBackend("s")  # two-pass restore (payloads not kept in memory)
+    with pytest.raises(BackupCorrupted):
+        repo.restore(sid, streamed, memory_limit_bytes=0)
+    assert streamed.count() == 0
+    repo.restore(sid, streamed, allow_partial=True, memory_limit_bytes=0)
+    assert dump(streamed) == dump(target)
 
 
 def test_bit_flip_in_manifest_is_detected(repo_dir: Path) -> None:
@@ -689,3 +695,25 @@ def test_damaged_manifest_hides_snapshot_and_restores_nothing(repo_dir: Path,
     assert t.count() == 0
     third = repo.backup(src)
     assert repo.manifest(third).parent == first
+
+
+def test_chunk_damaged_between_verify_and_write_stops_the_restore(repo_dir: Path) -> None:
+    """Expected: in a two-pass restore, a chunk damaged after the verification pass is
+    caught when re-read; the restore stops with BackupCorrupted saying how many ranges
+    were written, and never writes the damaged range."""
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    sid = repo.backup(filled())
+    last = repo.manifest(sid).ranges[-1]
+
+    class Saboteur(MemoryBackend):
+        def write(self, records: Records) -> int:
+            if not self.count():
+                p = repo_dir / "chunks" / last.chunk[:2] / last.chunk
+                p.write_bytes(p.read_bytes()[:-1])
+            return super().write(records)
+
+    t = Saboteur("t")
+    with pytest.raises(BackupCorrupted, match="changed during the restore"):
+        repo.restore(sid, t, memory_limit_bytes=0)
+    nranges = len(repo.manifest(sid).ranges)
+    assert t.count() == N - last.count if nranges > 1 else t.count() == 0

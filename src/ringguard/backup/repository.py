@@ -600,33 +600,17 @@ class BackupRepository:
 
     # ---- restore ------------------------------------------------------------------------
 
-    def _verified_records(
-        self, m: Manifest, rehash: bool
-    ) -> tuple[list[Records], list[Problem]]:
-        """Every range of ``m`` read from the first copy where it verifies, decoded, its keys
-        checked to hash into their range; and the ranges no copy holds intact."""
-        got: list[Records] = []
-        problems: list[Problem] = []
-        if m.hash_seed != KEY_HASH_SEED and not rehash:
-            raise BackupFormatError(
-                f"snapshot {m.id}: keys were hashed with seed {m.hash_seed}; this ringguard "
-                f"uses {KEY_HASH_SEED}; pass rehash=True to restore anyway"
-            )
-        for e in m.ranges:
-            errs = []
-            for s in self._stores:
-                try:
-                    bits = m.range_bits if m.hash_seed == KEY_HASH_SEED else None
-                    payload, _ = self._check_chunk(s, e, bits)
-                    _, recs = decode_chunk(payload)
-                    got.append(recs)
-                    break
-                except (ValueError, BackupAuthError) as exc:
-                    errs.append(f"{s.url}: {exc}")
-            else:
-                problems.append(Problem("chunk", "; ".join(errs), snapshot=m.id, node=m.node,
-                                        range=e.range, chunk=e.chunk))
-        return got, problems
+    def _read_range(self, m: Manifest, e: RangeEntry) -> tuple[bytes | None, list[str]]:
+        """The payload of range ``e`` from the first copy where it verifies (keys re-hashed
+        into their range), or ``None`` and what is wrong in each copy."""
+        bits = m.range_bits if m.hash_seed == KEY_HASH_SEED else None
+        errs: list[str] = []
+        for s in self._stores:
+            try:
+                return self._check_chunk(s, e, bits)[0], errs
+            except (ValueError, BackupAuthError) as exc:
+                errs.append(f"{s.url}: {exc}")
+        return None, errs
 
     def restore(
         self,
@@ -635,6 +619,7 @@ class BackupRepository:
         *,
         allow_partial: bool = False,
         rehash: bool = False,
+        memory_limit_bytes: int = 512 * 1024 * 1024,
     ) -> RestoreReport:
         """Write the records of a snapshot (or several) into ``target``, verified first.
 
@@ -652,6 +637,10 @@ class BackupRepository:
         rehash
             Restore into a placement of another hash function (or from keys hashed with
             another seed) anyway.
+        memory_limit_bytes
+            Verified chunk payloads are kept in memory between the verification pass and
+            the writes up to this size; above it each range is read and verified a second
+            time right before it is written.
 
         Records keep their original versions, so restoring over newer data never
         overwrites it (last-writer-wins).
@@ -671,25 +660,48 @@ class BackupRepository:
             self._check_placement(manifests, target, rehash)
         elif not isinstance(target, Backend):
             raise TypeError("target: expected a Backend or a ReplicatedStore")
-        batches: list[Records] = []
-        problems: list[Problem] = []
-        nranges = 0
         for m in manifests:
-            got, bad = self._verified_records(m, rehash)
-            batches += got
-            problems += bad
-            nranges += len(got)
+            if m.hash_seed != KEY_HASH_SEED and not rehash:
+                raise BackupFormatError(
+                    f"snapshot {m.id}: keys were hashed with seed {m.hash_seed}; this "
+                    f"ringguard uses {KEY_HASH_SEED}; pass rehash=True to restore anyway"
+                )
+        # Pass 1 verifies everything before anything is written. Verified payloads are
+        # kept when they fit in memory_limit_bytes; otherwise pass 2 reads and verifies
+        # each range again just before writing it.
+        keep = sum(m.raw_bytes for m in manifests) <= memory_limit_bytes
+        good: list[tuple[Manifest, RangeEntry, bytes | None]] = []
+        problems: list[Problem] = []
+        for m in manifests:
+            for e in m.ranges:
+                payload, errs = self._read_range(m, e)
+                if payload is None:
+                    problems.append(Problem("chunk", "; ".join(errs), snapshot=m.id,
+                                            node=m.node, range=e.range, chunk=e.chunk))
+                else:
+                    good.append((m, e, payload if keep else None))
         if problems and not allow_partial:
             raise BackupCorrupted(
                 f"{len(problems)} damaged range(s); nothing was restored. First: "
                 f"{problems[0]}", [p.as_dict() for p in problems])
         written = 0
-        for recs in batches:
+        for i, (m, e, kept) in enumerate(good):
+            payload = kept
+            if payload is None:
+                payload, errs = self._read_range(m, e)
+                if payload is None:
+                    raise BackupCorrupted(
+                        f"snapshot {m.id} range {e.range} changed during the restore after "
+                        f"{i} of {len(good)} ranges were written: {'; '.join(errs)}",
+                        [{"snapshot": m.id, "node": m.node, "range": e.range,
+                          "chunk": e.chunk, "detail": "changed during restore"}])
+            recs = decode_chunk(payload)[1]
             if isinstance(target, ReplicatedStore):
                 self._route_write(target, recs)
             else:
                 target.write(recs)
             written += len(recs)
+        nranges = len(good)
         return RestoreReport(ids, written, nranges, problems, time.monotonic() - t0)
 
     @staticmethod
