@@ -467,14 +467,16 @@ def test_copies_verify_restore_and_repair(tmp_path: Path) -> None:
     sid = repo.backup(src)
     e = repo.manifest(sid).ranges[0]
     flip_bit(tmp_path / "c1" / "chunks" / e.chunk[:2] / e.chunk, 20)
+    assert repo.stats().verified_copies is None
     rep = repo.verify()
     assert [(p.copy, p.chunk) for p in rep.problems] == [(repo.urls[0], e.chunk)]
+    assert repo.stats().verified_copies == 1
     t = MemoryBackend("t")
     repo.restore(sid, t)
     assert dump(t) == dump(src)
     fixed = repo.repair()
     assert [p.chunk for p in fixed.repaired] == [e.chunk] and not fixed.unrepairable
-    assert repo.verify().ok
+    assert repo.verify().ok and repo.stats().verified_copies == 2
     manifest_path(tmp_path / "c2", sid).unlink()
     assert repo.verify().problems[0].copy == repo.urls[1]
     assert len(repo.repair().repaired) == 1 and repo.verify().ok
@@ -717,3 +719,46 @@ def test_chunk_damaged_between_verify_and_write_stops_the_restore(repo_dir: Path
         repo.restore(sid, t, memory_limit_bytes=0)
     nranges = len(repo.manifest(sid).ranges)
     assert t.count() == N - last.count if nranges > 1 else t.count() == 0
+
+
+def test_prune_during_a_running_backup_waits_and_loses_nothing(
+    repo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Expected: while a backup (another thread) is writing chunks, prune cannot take the
+    lock (BackupLocked, nothing deleted); after it commits, prune keeps its chunks and the
+    new snapshot verifies and restores in full."""
+    from ringguard.backup import store
+
+    src = filled()
+    repo = BackupRepository(repo_dir, range_bits=BITS, lock_timeout_s=0.3)
+    old = repo.backup(src)
+    src.write(Records.build([b"key:0000004"], [b"new"], 7, 1))
+    started = threading.Event()
+    release = threading.Event()
+    real_put = store.LocalStore.put
+
+    def slow_put(self: Any, name: str, data: bytes, *, sync: bool = True) -> None:
+        real_put(self, name, data, sync=sync)
+        if name.startswith("chunks/"):
+            started.set()
+            release.wait(10)
+
+    monkeypatch.setattr(store.LocalStore, "put", slow_put)
+    ids: list[str] = []
+    th = threading.Thread(target=lambda: ids.append(repo.backup(src)))
+    th.start()
+    try:
+        assert started.wait(10)
+        before = chunk_files(repo_dir)
+        with pytest.raises(BackupLocked):
+            repo.prune(keep_last=1, grace_s=0)
+        assert chunk_files(repo_dir) == before
+    finally:
+        release.set()
+        th.join(30)
+    monkeypatch.setattr(store.LocalStore, "put", real_put)
+    assert repo.prune(keep_last=1, grace_s=0) == [old]
+    assert repo.verify().ok
+    t = MemoryBackend("t")
+    repo.restore(ids[0], t)
+    assert dump(t) == dump(src)

@@ -166,6 +166,7 @@ class Stats:
     unique_bytes: int  # payload of the distinct chunks
     stored_bytes: int  # bytes on storage in one copy (chunks + manifests)
     total_stored_bytes: int  # over all copies: what the backup capacity B = k x N costs
+    verified_copies: int | None = None  # copies intact at this object's last full verify
 
     @property
     def compression(self) -> float:
@@ -242,6 +243,7 @@ class BackupRepository:
         self._stores: list[ObjectStore] = [open_store(u) for u in urls]
         self.last_backup: list[BackupReport] = []
         self._crypto: Crypto | None = None
+        self._verified: dict[str, bool] = {}
         self._open(password, scrypt_n)
 
     # ---- opening ------------------------------------------------------------------------
@@ -579,6 +581,9 @@ class BackupRepository:
                             "missing" if "missing" in err else "chunk", err, snapshot=sid,
                             node=m.node, range=e.range, chunk=e.chunk, copy=s.url))
         rep.seconds = time.monotonic() - t0
+        if snapshot is None and read_data:  # a full check: remember which copies count
+            bad = {p.copy for p in rep.problems}
+            self._verified = {s.url: s.url not in bad for s in self._stores}
         return rep
 
     def _verify_chunk(
@@ -821,7 +826,12 @@ class BackupRepository:
             repaired.append(p)
 
     def stats(self) -> Stats:
-        """Logical, unique and stored sizes, compression and dedup (see :class:`Stats`)."""
+        """Logical, unique and stored sizes, compression and dedup (see :class:`Stats`).
+
+        ``verified_copies`` counts the copies found intact by this object's last full
+        :meth:`verify` (``None`` before one): a copy counts toward the backup capacity
+        only once verified.
+        """
         snaps = self.snapshots()
         unique: dict[str, int] = {}
         logical = 0
@@ -836,8 +846,9 @@ class BackupRepository:
                 with contextlib.suppress(FileNotFoundError):
                     total += s.size(name)
             sizes.append(total)
+        verified = sum(self._verified.values()) if self._verified else None
         return Stats(len(snaps), len(unique), len(self._stores), logical,
-                     sum(unique.values()), sizes[0], sum(sizes))
+                     sum(unique.values()), sizes[0], sum(sizes), verified)
 
     # ---- prune --------------------------------------------------------------------------
 
