@@ -596,10 +596,23 @@ def test_restore_node_rebuilds_wiped_sqlite_node(tmp_path: Path) -> None:
         b.close()
 
 
-def test_backend_name_is_checked() -> None:
+def test_arguments_are_checked(repo_dir: Path) -> None:
     """Expected: wrong arguments raise TypeError/ValueError naming the argument."""
     with pytest.raises(ValueError, match="range_bits"):
         BackupRepository("/nonexistent-never-created", range_bits=40)
+    with pytest.raises(ValueError, match="codec"):
+        BackupRepository("/nonexistent-never-created", codec=7)
+    repo = BackupRepository(repo_dir, codec=1)
+    with pytest.raises(TypeError, match="source"):
+        repo.backup(object())
+    with pytest.raises(ValueError, match="node"):
+        repo.backup(MemoryBackend("x"), node="")
+    with pytest.raises(ValueError, match="not a snapshot id"):
+        repo.manifest("../config")
+    sid = repo.backup(filled(100))  # zlib-coded chunks restore like any others
+    t = MemoryBackend("t")
+    repo.restore(sid, t)
+    assert dump(t) == dump(filled(100))
     assert ringguard.BackupRepository is BackupRepository
 
 
@@ -762,3 +775,38 @@ def test_prune_during_a_running_backup_waits_and_loses_nothing(
     t = MemoryBackend("t")
     repo.restore(ids[0], t)
     assert dump(t) == dump(src)
+
+
+def test_redis_node_killed_and_restored(tmp_path: Path) -> None:
+    """Expected: a RedisBackend on a real redis-server is backed up; after SIGKILL and a
+    restart (no persistence: every key is lost) the restore brings back every record with
+    its version and tombstones."""
+    import shutil
+
+    from test_failover_redis import REQUIRED, RedisProc
+
+    if shutil.which("redis-server") is None:
+        if REQUIRED:
+            pytest.fail("RINGGUARD_REQUIRE_REDIS is set but redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    pytest.importorskip("redis")
+    from ringguard import RedisBackend
+
+    proc = RedisProc(tmp_path)
+    proc.start()
+    try:
+        node = RedisBackend(proc.url)
+        node.write(make_records(N // 10))
+        expected = dump(node)
+        repo = BackupRepository(tmp_path / "repo", range_bits=BITS)
+        sid = repo.backup(node, node="redis-1")
+        node.close()
+        proc.kill()
+        proc.start()
+        node = RedisBackend(proc.url)
+        assert node.count() == 0
+        assert repo.restore(sid, node).records == len(expected)
+        assert dump(node) == expected
+        node.close()
+    finally:
+        proc.kill()

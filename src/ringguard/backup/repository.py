@@ -32,6 +32,7 @@ import numpy as np
 from ..backends.base import Backend, BackendError, Records
 from ..placement.hashing import KEY_HASH, KEY_HASH_SEED, key_hashes, key_hashes_buffer
 from .codec import (
+    CODECS,
     SCRYPT_N,
     SCRYPT_P,
     SCRYPT_R,
@@ -195,6 +196,9 @@ class BackupRepository:
         ``pip install 'ringguard[crypto]'``). Fixed when the repository is created.
     range_bits
         The key-hash space is cut into ``2**range_bits`` ranges, one chunk each.
+    codec
+        Compression of new chunks: 2 zstandard (default when installed), 1 zlib, 0 none.
+        Each chunk records its own codec, so a repository may mix them.
     lock_timeout_s
         How long a backup or prune waits for the repository lock.
 
@@ -237,6 +241,8 @@ class BackupRepository:
             0 <= range_bits <= MAX_RANGE_BITS
         ):
             raise ValueError(f"range_bits: expected an int in 0..{MAX_RANGE_BITS}")
+        if codec is not None and (type(codec) is not int or codec not in CODECS):
+            raise ValueError(f"codec: expected one of {sorted(CODECS)} ({CODECS}) or None")
         self.range_bits = range_bits
         self.codec = default_codec() if codec is None else codec
         self.lock_timeout_s = lock_timeout_s
