@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300)
 
 
-def table() -> object:
+def table() -> Any:
     return pa.table({"order_id": [f"order:{i}" for i in range(N)],
                      "total": np.arange(N, dtype=np.int64)})
 
@@ -45,7 +46,7 @@ def write(path: Path) -> None:
         path.write_text("".join(json.dumps(r) + "\n" for r in t.to_pylist()))
 
 
-def read(path: Path) -> object:
+def read(path: Path) -> Any:
     suffix = path.suffix
     if suffix == ".csv":
         return pcsv.read_csv(path)

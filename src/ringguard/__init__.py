@@ -34,6 +34,14 @@ from .availability import (
     usable_capacity,
 )
 from .backends import Backend, BackendError, MemoryBackend, SQLiteBackend
+from .backup import (
+    BackupAuthError,
+    BackupCorrupted,
+    BackupError,
+    BackupFormatError,
+    BackupLocked,
+    BackupRepository,
+)
 from .errors import InvalidPlacementError, RingGuardError
 from .failover import (
     Cluster,
@@ -93,6 +101,12 @@ __all__ = [
     "BACKEND",
     "Backend",
     "BackendError",
+    "BackupAuthError",
+    "BackupCorrupted",
+    "BackupError",
+    "BackupFormatError",
+    "BackupLocked",
+    "BackupRepository",
     "Cluster",
     "HintLog",
     "MemoryBackend",

@@ -1,0 +1,812 @@
+"""Backups: round trips, incremental uploads, and every fault case with its expected outcome.
+
+Real files under ``tmp_path``; a real subprocess killed with SIGKILL for the crash case.
+Sizes shrink on the pure-Python core (its key hashing costs ~5 us per key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import ringguard
+from conftest import PURE_PYTHON
+from ringguard import (
+    BackupAuthError,
+    BackupCorrupted,
+    BackupFormatError,
+    BackupLocked,
+    BackupRepository,
+    Cluster,
+    MemoryBackend,
+    ReplicatedStore,
+    Ring,
+    SQLiteBackend,
+)
+from ringguard.backends import Backend, Records
+from ringguard.backup.manifest import canonical
+from ringguard.placement.hashing import key_hashes
+
+N = 400 if PURE_PYTHON else 20_000
+BITS = 6  # 64 ranges: small chunks, quick tests
+SCRYPT_N = 1 << 10  # test-only KDF cost
+
+
+def make_records(n: int, seed: int = 1, epoch: int = 1) -> Records:
+    rng = random.Random(seed)
+    keys = [f"key:{i:07d}".encode() for i in range(n)]
+    values: list[bytes | None] = [
+        None if i % 50 == 7 else rng.randbytes(rng.randint(0, 300)) for i in range(n)
+    ]
+    return Records.build(keys, values, epoch, np.arange(1, n + 1))
+
+
+def filled(n: int = N, name: str = "n1") -> MemoryBackend:
+    b = MemoryBackend(name)
+    b.write(make_records(n))
+    return b
+
+
+def dump(b: Backend) -> dict[bytes, tuple[bytes | None, int, int]]:
+    out = {}
+    for recs in b.scan():
+        for k, v, e, s in zip(recs.keys, recs.values, recs.epochs.tolist(), recs.seqs.tolist(),
+                              strict=True):
+            out[k] = (v, e, s)
+    return out
+
+
+def chunk_files(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "chunks").rglob("*") if p.is_file()
+                  and not p.name.startswith(".tmp-"))
+
+
+def flip_bit(path: Path, pos: int, bit: int = 0) -> None:
+    data = bytearray(path.read_bytes())
+    data[pos] ^= 1 << bit
+    path.write_bytes(bytes(data))
+
+
+def manifest_path(root: Path, sid: str) -> Path:
+    return root / "snapshots" / f"{sid}.json"
+
+
+def rewrite_manifest(root: Path, sid: str, edit: Any) -> None:
+    """Edit a manifest and give it a valid checksum again (an attacker's forgery)."""
+    doc = json.loads(manifest_path(root, sid).read_bytes())
+    del doc["checksum"]
+    edit(doc)
+    doc["checksum"] = hashlib.sha256(canonical(doc)).hexdigest()
+    manifest_path(root, sid).write_bytes(canonical(doc))
+
+
+@pytest.fixture
+def repo_dir(tmp_path: Path) -> Path:
+    return tmp_path / "repo"
+
+
+# ---- round trips ------------------------------------------------------------------------
+
+
+def test_full_and_incremental_round_trip(repo_dir: Path) -> None:
+    """Expected: a restore equals the source (values, tombstones, versions); an incremental
+    backup uploads exactly the chunks of the ranges whose records changed."""
+    src = filled()
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    s1 = repo.backup(src)
+    nranges = len(repo.manifest(s1).ranges)
+    assert len(chunk_files(repo_dir)) == nranges == repo.last_backup[0].chunks_written
+    target = MemoryBackend("t")
+    assert repo.restore(s1, target).records == N
+    assert dump(target) == dump(src)
+
+    changed = [b"key:0000003", b"key:0000100", b"new-key"]
+    src.write(Records.build(changed, [b"x", None, b"y"], 2, [1, 2, 3]))
+    ranges_touched = {int(h) >> (64 - BITS) for h in key_hashes(changed)}
+    before = set(chunk_files(repo_dir))
+    s2 = repo.backup(src)
+    new_files = set(chunk_files(repo_dir)) - before
+    assert len(new_files) == len(ranges_touched) == repo.last_backup[0].chunks_written
+    assert repo.last_backup[0].chunks_reused == len(repo.manifest(s2).ranges) - len(new_files)
+    m2 = repo.manifest(s2)
+    assert m2.parent == s1 and m2.watermark == (2, 3) and not m2.fuzzy
+    target2 = MemoryBackend("t2")
+    repo.restore(s2, target2)
+    assert dump(target2) == dump(src)
+    assert [m.id for m in repo.snapshots()] == [s1, s2]
+    st = repo.stats()
+    assert st.snapshots == 2 and st.dedup > 1.5 and st.unique_bytes < st.logical_bytes
+    assert st.stored_bytes > 0 and st.compression > 0
+
+
+def test_verify_clean_reads_every_chunk(repo_dir: Path) -> None:
+    """Expected: verify of an intact repository reports no problem and read every chunk."""
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    sid = repo.backup(filled())
+    rep = repo.verify()
+    assert rep.ok and rep.snapshots == 1
+    assert rep.chunks == len(repo.manifest(sid).ranges)
+    assert rep.bytes_read == sum(p.stat().st_size for p in chunk_files(repo_dir))
+    assert repo.verify(sid, read_data=False).ok
+
+
+def test_restore_keeps_newer_data_lww(repo_dir: Path) -> None:
+    """Expected: restoring an old snapshot over newer records never overwrites them."""
+    src = filled()
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    sid = repo.backup(src)
+    src.write(Records.build([b"key:0000001"], [b"newer"], 5, 1))
+    repo.restore(sid, src)
+    assert src.read([b"key:0000001"]).values == [b"newer"]
+
+
+def test_empty_backend_and_fsspec_memory_url() -> None:
+    """Expected: an empty node backs up to an empty snapshot; memory:// works via fsspec."""
+    pytest.importorskip("fsspec")
+    url = f"memory://rg-test-{os.getpid()}-{time.time_ns()}"
+    repo = BackupRepository(url, range_bits=BITS)
+    empty = repo.backup(MemoryBackend("e"))
+    assert repo.manifest(empty).records == 0 and repo.manifest(empty).watermark is None
+    sid = repo.backup(filled(300))
+    assert repo.verify().ok
+    t = MemoryBackend("t")
+    repo.restore(sid, t)
+    assert dump(t) == dump(filled(300))
+
+
+def test_fuzzy_flag_when_source_changes_during_backup(repo_dir: Path) -> None:
+    """Expected: a write landing during the scan marks the snapshot fuzzy."""
+
+    class Busy(MemoryBackend):
+        def scan(self, batch_size: int = 10_000) -> Any:
+            for i, b in enumerate(super().scan(batch_size=50)):
+                if i == 1:
+                    self.write(Records.build([b"zz-late"], [b"v"], 9, 9))
+                yield b
+
+    src = Busy("busy")
+    src.write(make_records(300))
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    assert repo.manifest(repo.backup(src)).fuzzy
+    assert not repo.manifest(repo.backup(filled(300))).fuzzy
+
+
+def test_import_ringguard_does_not_import_backup_extras() -> None:
+    """Expected: zstandard, fsspec and cryptography load only when used."""
+    code = ("import sys, ringguard; bad = [m for m in ('zstandard', 'fsspec', 'cryptography') "
+            "if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# ---- damage -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip-head", "flip-middle", "flip-last",
+                                    "missing", "zero-length"])
+def test_damaged_chunk_is_detected_and_nothing_restored(repo_dir: Path, damage: str) -> None:
+    """Expected: verify names the damaged chunk with its range, node and snapshot; restore
+    raises BackupCorrupted and writes nothing; allow_partial restores every other range
+    and lists the damaged one as missing."""
+    src = filled()
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    sid = repo.backup(src)
+    m = repo.manifest(sid)
+    entry = m.ranges[3]
+    path = repo_dir / "chunks" / entry.chunk[:2] / entry.chunk
+    size = path.stat().st_size
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[: size // 2])
+    elif damage == "flip-head":
+        flip_bit(path, 5, 1)  # the codec byte
+    elif damage == "flip-middle":
+        flip_bit(path, size // 2, 3)
+    elif damage == "flip-last":
+        flip_bit(path, size - 1, 7)
+    elif damage == "missing":
+        path.unlink()
+    else:
+        path.write_bytes(b"")
+    rep = repo.verify()
+    assert not rep.ok
+    assert len(rep.problems) == 1
+    p = rep.problems[0]
+    assert (p.snapshot, p.node, p.range, p.chunk) == (sid, "n1", entry.range, entry.chunk)
+    assert p.kind == ("missing" if damage == "missing" else "chunk")
+    target = MemoryBackend("t")
+    with pytest.raises(BackupCorrupted) as exc:
+        repo.restore(sid, target)
+    assert exc.value.problems[0]["range"] == entry.range
+    assert target.count() == 0  # nothing half-written
+    rr = repo.restore(sid, target, allow_partial=True)
+    assert rr.records == N - entry.count and [q.range for q in rr.missing] == [entry.range]
+    streamed = MemoryBackend("s")  # two-pass restore (payloads not kept in memory)
+    with pytest.raises(BackupCorrupted):
+        repo.restore(sid, streamed, memory_limit_bytes=0)
+    assert streamed.count() == 0
+    repo.restore(sid, streamed, allow_partial=True, memory_limit_bytes=0)
+    assert dump(streamed) == dump(target)
+
+
+def test_bit_flip_in_manifest_is_detected(repo_dir: Path) -> None:
+    """Expected: one flipped bit anywhere in a manifest (20 seeded positions) makes verify
+    report the manifest, hides the snapshot from snapshots() and fails restore."""
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    sid = repo.backup(filled(300))
+    path = manifest_path(repo_dir, sid)
+    original = path.read_bytes()
+    rng = random.Random(5)
+    for _ in range(20):
+        path.write_bytes(original)
+        flip_bit(path, rng.randrange(len(original)), rng.randrange(8))
+        rep = repo.verify()
+        assert [(p.kind, p.snapshot) for p in rep.problems] == [("manifest", sid)]
+        assert repo.snapshots() == []
+        with pytest.raises(BackupCorrupted):
+            repo.restore(sid, MemoryBackend("t"))
+
+
+def test_path_traversal_in_manifest_is_refused(repo_dir: Path, tmp_path: Path) -> None:
+    """Expected: a forged manifest (valid checksum) naming ``../`` paths is rejected as
+    invalid before any file is opened; no name outside the repository is reachable."""
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    sid = repo.backup(filled(300))
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"do not read")
+
+    def edit(doc: dict[str, Any]) -> None:
+        doc["ranges"][0]["chunk"] = "../../secret"
+
+    rewrite_manifest(repo_dir, sid, edit)
+    rep = repo.verify()
+    assert rep.problems[0].kind == "manifest" and "invalid" in rep.problems[0].detail
+    with pytest.raises(BackupCorrupted, match="64 hex"):
+        repo.restore(sid, MemoryBackend("t"))
+    from ringguard.backup.store import check_name
+
+    for bad in ("../config", "chunks/../../x", "/etc/passwd", "snapshots/a/../b.json"):
+        with pytest.raises(ValueError, match="not a repository path"):
+            check_name(bad)
+
+
+def test_unknown_format_versions_are_refused(repo_dir: Path) -> None:
+    """Expected: a config or manifest of a newer version is refused with a clear message
+    naming both versions."""
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    sid = repo.backup(filled(300))
+    rewrite_manifest(repo_dir, sid, lambda d: d.update(version=99))
+    with pytest.raises(BackupFormatError, match="version 99 is not supported.*reads version 1"):
+        repo.manifest(sid)
+    assert repo.verify().problems[0].kind == "manifest"
+    cfg = json.loads((repo_dir / "config").read_bytes())
+    cfg["version"] = 2
+    (repo_dir / "config").write_text(json.dumps(cfg))
+    with pytest.raises(BackupFormatError, match="repository format version 2 is not supported"):
+        BackupRepository(repo_dir)
+    (repo_dir / "config").write_bytes(b"")
+    with pytest.raises(BackupFormatError, match="not valid JSON"):
+        BackupRepository(repo_dir)
+
+
+def test_broken_incremental_chain_does_not_matter(repo_dir: Path) -> None:
+    """Expected: every snapshot names all its chunks, so losing the parent manifest leaves
+    the child complete: it verifies and restores in full."""
+    src = filled()
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    s1 = repo.backup(src)
+    src.write(Records.build([b"key:0000010"], [b"changed"], 3, 1))
+    s2 = repo.backup(src)
+    manifest_path(repo_dir, s1).unlink()
+    assert repo.verify().ok and [m.id for m in repo.snapshots()] == [s2]
+    t = MemoryBackend("t")
+    repo.restore(s2, t)
+    assert dump(t) == dump(src)
+
+
+# ---- crashes and concurrency ------------------------------------------------------------
+
+_CRASH_SCRIPT = """
+import sys, time
+from ringguard import BackupRepository, MemoryBackend
+from ringguard.backends import Records
+from ringguard.backup import store
+
+put = store.LocalStore.put
+def slow_put(self, name, data, *, sync=True):
+    put(self, name, data, sync=sync)
+    if name.startswith("chunks/"):
+        print("chunk", flush=True)
+        time.sleep(0.02)
+store.LocalStore.put = slow_put
+b = MemoryBackend("n1")
+n = int(sys.argv[2])
+b.write(Records.build([b"k%06d" % i for i in range(n)], [b"v" * 50] * n, 7, 1))
+BackupRepository(sys.argv[1], range_bits=6).backup(b)
+print("finished", flush=True)
+"""
+
+
+def test_sigkill_mid_backup_leaves_no_half_snapshot(repo_dir: Path) -> None:
+    """Expected: after SIGKILL in the middle of a backup, only the earlier snapshot is
+    listed, verify passes, and the next backup (which rewrites the orphan chunks) is
+    complete."""
+    repo = BackupRepository(repo_dir, range_bits=6)
+    first = repo.backup(filled(300))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(_CRASH_SCRIPT), str(repo_dir), "3000"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = 0
+        for line in proc.stdout:
+            seen += line.startswith("chunk")
+            if seen == 10:
+                proc.send_signal(signal.SIGKILL)
+                break
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL and seen == 10
+    assert [m.id for m in repo.snapshots()] == [first]
+    assert repo.verify().ok
+    b = MemoryBackend("n1")
+    b.write(Records.build([b"k%06d" % i for i in range(3000)], [b"v" * 50] * 3000, 7, 1))
+    sid = repo.backup(b)
+    assert repo.verify().ok
+    t = MemoryBackend("t")
+    repo.restore(sid, t)
+    assert dump(t) == dump(b)
+
+
+def test_disk_full_during_backup_commits_nothing(repo_dir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Expected: ENOSPC on the 5th chunk raises OSError; no snapshot is listed; verify
+    passes; once space is back the backup succeeds."""
+    from ringguard.backup import store
+
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    real_put = store.LocalStore.put
+    calls = {"n": 0}
+
+    def full_put(self: Any, name: str, data: bytes, *, sync: bool = True) -> None:
+        calls["n"] += 1
+        if calls["n"] >= 5:
+            raise OSError(28, "No space left on device")
+        real_put(self, name, data, sync=sync)
+
+    monkeypatch.setattr(store.LocalStore, "put", full_put)
+    with pytest.raises(OSError, match="No space"):
+        repo.backup(filled())
+    assert repo.snapshots() == [] and repo.verify().ok
+    monkeypatch.setattr(store.LocalStore, "put", real_put)
+    repo.backup(filled())
+    assert repo.verify().ok and len(repo.snapshots()) == 1
+
+
+def test_two_backups_of_the_same_node_at_once(repo_dir: Path) -> None:
+    """Expected: both backups commit their own snapshot; both verify and restore equal."""
+    src = filled()
+    BackupRepository(repo_dir, range_bits=BITS)
+    ids: list[str] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            ids.append(BackupRepository(repo_dir, range_bits=BITS).backup(src))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert not errors and len(ids) == 2
+    repo = BackupRepository(repo_dir)
+    assert sorted(m.id for m in repo.snapshots()) == sorted(ids)
+    assert repo.verify().ok
+    for sid in ids:
+        t = MemoryBackend("t")
+        repo.restore(sid, t)
+        assert dump(t) == dump(src)
+
+
+def test_prune_keeps_newest_by_watermark_and_sweeps(repo_dir: Path) -> None:
+    """Expected: prune(keep_last=1) forgets the older snapshots (ordered by (epoch, seq)),
+    deletes chunks nobody references, keeps a fresh orphan chunk (a running backup's) within
+    the grace period, and waits for / refuses while a backup holds the lock."""
+    src = filled()
+    repo = BackupRepository(repo_dir, range_bits=BITS, lock_timeout_s=0.2)
+    ids = [repo.backup(src)]
+    for i in range(2):
+        src.write(Records.build([f"key:{i:07d}".encode()], [b"z"], 10 + i, 1))
+        ids.append(repo.backup(src))
+    orphan = repo_dir / "chunks" / "ab" / ("ab" + "0" * 62)
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"in-progress")
+    with repo._locked(shared=True), pytest.raises(BackupLocked):
+        repo.prune(keep_last=1, grace_s=0)
+    forgotten = repo.prune(keep_last=1, grace_s=60)
+    assert sorted(forgotten) == sorted(ids[:2]) and orphan.exists()
+    assert [m.id for m in repo.snapshots()] == [ids[2]]
+    live = len(repo.manifest(ids[2]).ranges)
+    assert len(chunk_files(repo_dir)) == live + 2 + 1  # young: kept within the grace period
+    repo.prune(keep_last=1, grace_s=0)
+    assert not orphan.exists() and len(chunk_files(repo_dir)) == live and repo.verify().ok
+    t = MemoryBackend("t")
+    repo.restore(ids[2], t)
+    assert dump(t) == dump(src)
+
+
+# ---- copies -----------------------------------------------------------------------------
+
+
+def test_copies_verify_restore_and_repair(tmp_path: Path) -> None:
+    """Expected: with copies=2 a damaged chunk and manifest in copy 1 are reported for that
+    copy only; restore reads the intact copy; repair() heals copy 1; stats count both."""
+    urls = [str(tmp_path / "c1"), str(tmp_path / "c2")]
+    repo = BackupRepository(urls, copies=2, range_bits=BITS)
+    src = filled()
+    sid = repo.backup(src)
+    e = repo.manifest(sid).ranges[0]
+    flip_bit(tmp_path / "c1" / "chunks" / e.chunk[:2] / e.chunk, 20)
+    assert repo.stats().verified_copies is None
+    rep = repo.verify()
+    assert [(p.copy, p.chunk) for p in rep.problems] == [(repo.urls[0], e.chunk)]
+    assert repo.stats().verified_copies == 1
+    t = MemoryBackend("t")
+    repo.restore(sid, t)
+    assert dump(t) == dump(src)
+    fixed = repo.repair()
+    assert [p.chunk for p in fixed.repaired] == [e.chunk] and not fixed.unrepairable
+    assert repo.verify().ok and repo.stats().verified_copies == 2
+    manifest_path(tmp_path / "c2", sid).unlink()
+    assert repo.verify().problems[0].copy == repo.urls[1]
+    assert len(repo.repair().repaired) == 1 and repo.verify().ok
+    st = repo.stats()
+    assert st.copies == 2 and st.total_stored_bytes == 2 * st.stored_bytes
+    with pytest.raises(ValueError, match="copies"):
+        BackupRepository(urls[0], copies=2)
+
+
+# ---- encryption -------------------------------------------------------------------------
+
+
+def test_encryption_wrong_password_and_tampering(repo_dir: Path) -> None:
+    """Expected: objects hold no plaintext; a wrong or missing password is refused; a
+    tampered chunk fails authentication in verify and restore writes nothing."""
+    pytest.importorskip("cryptography")
+    src = MemoryBackend("n1")
+    src.write(Records.build([b"secret-key"], [b"PLAINTEXT-VALUE" * 4], 1, 1))
+    repo = BackupRepository(repo_dir, password="correct horse", range_bits=BITS,
+                            scrypt_n=SCRYPT_N)
+    sid = repo.backup(src)
+    for p in repo_dir.rglob("*"):
+        if p.is_file():
+            assert b"PLAINTEXT" not in p.read_bytes() and b"secret-key" not in p.read_bytes()
+    with pytest.raises(BackupAuthError, match="wrong password"):
+        BackupRepository(repo_dir, password="wrong")
+    with pytest.raises(BackupAuthError, match="encrypted"):
+        BackupRepository(repo_dir)
+    again = BackupRepository(repo_dir, password="correct horse")
+    t = MemoryBackend("t")
+    again.restore(sid, t)
+    assert dump(t) == dump(src)
+    (chunk,) = chunk_files(repo_dir)
+    flip_bit(chunk, 30)
+    rep = again.verify()
+    assert "authentication failed" in rep.problems[0].detail
+    t2 = MemoryBackend("t2")
+    with pytest.raises(BackupCorrupted):
+        again.restore(sid, t2)
+    assert t2.count() == 0
+
+
+# ---- placements and nodes ---------------------------------------------------------------
+
+
+def _store(nodes: list[str], backends: dict[str, Backend]) -> ReplicatedStore:
+    return ReplicatedStore(Cluster(Ring(nodes), 2), backends)
+
+
+@pytest.mark.parametrize("change", ["one-more", "one-less"])
+def test_restore_into_other_membership_reroutes(repo_dir: Path, change: str) -> None:
+    """Expected: restoring every node's snapshot into a store with one node more (or less)
+    puts each record on exactly its replicas under the new placement, versions kept."""
+    old_nodes = ["a", "b", "c"]
+    old = _store(old_nodes, {n: MemoryBackend(n) for n in old_nodes})
+    n = N // 4
+    keys = [f"user:{i}" for i in range(n)]
+    old.put_many(keys, [f"v{i}".encode() for i in range(n)])
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    ids = repo.backup(old)
+    assert len(ids) == 3
+    new_nodes = old_nodes + ["d"] if change == "one-more" else ["a", "b"]
+    new = _store(new_nodes, {x: MemoryBackend(x) for x in new_nodes})
+    repo.restore(ids, new)
+    assert new.get_many(keys) == old.get_many(keys)
+    kb = [k.encode() for k in keys]
+    prefs = new.cluster.placement.replicas(kb, 2)
+    for j in range(len(new_nodes)):
+        should = {kb[i] for i in np.flatnonzero((prefs == j).any(axis=1)).tolist()}
+        assert set(dump(new.backends[j])) == should
+    versions = {k: v[1:] for b in old.backends for k, v in dump(b).items()}
+    assert all(versions[k] == v[1:] for b in new.backends for k, v in dump(b).items())
+
+
+def test_restore_refuses_other_hash_function_unless_rehash(repo_dir: Path) -> None:
+    """Expected: a snapshot taken under an xxh64 ring is not restored into a ketama ring
+    (another hash function) unless rehash=True."""
+    nodes = ["a", "b"]
+    old = _store(nodes, {x: MemoryBackend(x) for x in nodes})
+    old.put_many(["k1", "k2"], [b"1", b"2"])
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    ids = repo.backup(old)
+    new = ReplicatedStore(Cluster(Ring.ketama(nodes), 2), {x: MemoryBackend(x) for x in nodes})
+    with pytest.raises(ValueError, match="rehash=True"):
+        repo.restore(ids, new)
+    assert all(b.count() == 0 for b in new.backends)
+    repo.restore(ids, new, rehash=True)
+    assert new.get_many(["k1", "k2"]) == [b"1", b"2"]
+
+
+def test_restore_node_rebuilds_wiped_sqlite_node(tmp_path: Path) -> None:
+    """Expected: a wiped SQLite node is rebuilt from its newest snapshot, then recover()
+    adds what was written after the backup; it ends with every record it should hold."""
+    nodes = ["n1", "n2", "n3"]
+    backends: dict[str, Backend] = {x: SQLiteBackend(tmp_path / f"{x}.db") for x in nodes}
+    store = _store(nodes, backends)
+    n = N // 4
+    keys = [f"order:{i}" for i in range(n)]
+    store.put_many(keys, [f"v{i}".encode() for i in range(n)])
+    repo = BackupRepository(tmp_path / "repo", range_bits=BITS)
+    repo.backup(store)
+    store.put_many(keys[:20], [b"after-backup"] * 20)
+    expected = dump(backends["n3"])
+    store.cluster.mark_down("n3", reason="disk lost")
+    backends["n3"].close()
+    os.remove(tmp_path / "n3.db")
+    backends["n3"] = SQLiteBackend(tmp_path / "n3.db")
+    store.backends[2] = backends["n3"]
+    rep = repo.restore_node(store, "n3")
+    assert rep.records == repo.snapshots("n3")[-1].records > 0
+    assert dump(backends["n3"]) == expected
+    assert rep.recovery.records_copied == sum(
+        1 for k, v in expected.items() if v[0] == b"after-backup"
+    )
+    assert store.cluster.is_up("n3")
+    for b in backends.values():
+        b.close()
+
+
+def test_arguments_are_checked(repo_dir: Path) -> None:
+    """Expected: wrong arguments raise TypeError/ValueError naming the argument."""
+    with pytest.raises(ValueError, match="range_bits"):
+        BackupRepository("/nonexistent-never-created", range_bits=40)
+    with pytest.raises(ValueError, match="codec"):
+        BackupRepository("/nonexistent-never-created", codec=7)
+    repo = BackupRepository(repo_dir, codec=1)
+    with pytest.raises(TypeError, match="source"):
+        repo.backup(object())
+    with pytest.raises(ValueError, match="node"):
+        repo.backup(MemoryBackend("x"), node="")
+    with pytest.raises(ValueError, match="not a snapshot id"):
+        repo.manifest("../config")
+    sid = repo.backup(filled(100))  # zlib-coded chunks restore like any others
+    t = MemoryBackend("t")
+    repo.restore(sid, t)
+    assert dump(t) == dump(filled(100))
+    assert ringguard.BackupRepository is BackupRepository
+
+
+def test_consistent_forgery_with_keys_of_another_range_is_detected(repo_dir: Path) -> None:
+    """Expected: a chunk whose digest, id, count and manifest all agree but whose keys
+    belong to another range fails verify (every key is re-hashed in batch) and restore."""
+    from ringguard.backup.codec import compress, decode_chunk, decompress, encode_chunk
+
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    sid = repo.backup(filled(2000))
+    e0, e1 = repo.manifest(sid).ranges[:2]
+    obj = (repo_dir / "chunks" / e1.chunk[:2] / e1.chunk).read_bytes()
+    _, recs = decode_chunk(decompress(obj)[1])
+    vlens = np.array([-1 if v is None else len(v) for v in recs.values], dtype=np.int64)
+    payload = encode_chunk(e0.range, recs, vlens)  # range 1's records, labelled range 0
+    digest = hashlib.sha256(payload).hexdigest()
+    path = repo_dir / "chunks" / digest[:2] / digest
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(compress(payload, 1))
+
+    def edit(doc: dict[str, Any]) -> None:
+        r = doc["ranges"][0]
+        doc["records"] += len(recs) - r["count"]
+        r.update(count=len(recs), digest=digest, chunk=digest, raw=len(payload))
+
+    rewrite_manifest(repo_dir, sid, edit)
+    rep = repo.verify()
+    assert [(p.range, "does not hash into" in p.detail) for p in rep.problems] == [
+        (e0.range, True)
+    ]
+    t = MemoryBackend("t")
+    with pytest.raises(BackupCorrupted, match="does not hash into"):
+        repo.restore(sid, t)
+    assert t.count() == 0
+
+
+def test_prune_retention_rules_follow_watermarks(repo_dir: Path) -> None:
+    """Expected: keep_last takes the greatest (epoch, seq) watermarks even when the clock
+    disagrees; keep_daily/keep_weekly keep the newest snapshot of each recent day/week."""
+    from ringguard.backup.manifest import Manifest
+    from ringguard.backup.repository import _retained
+
+    day = 86400.0
+    t0 = 1_700_000_000.0  # a Tuesday
+
+    def snap(i: int, created: float, wm: tuple[int, int]) -> Manifest:
+        return Manifest(f"{i:032x}", "n1", created, None, BITS, None, wm, False, 0, ())
+
+    ms = [
+        snap(1, t0, (1, 10)),
+        snap(2, t0 + 60, (1, 20)),  # same day, newer watermark
+        snap(3, t0 + day, (1, 30)),
+        snap(4, t0 + 8 * day, (2, 5)),  # next week
+        snap(5, t0 + 8 * day + 60, (1, 40)),  # later clock, older epoch
+    ]
+    ids = {m.id: i + 1 for i, m in enumerate(ms)}
+
+    def kept(**kw: Any) -> list[int]:
+        return sorted(ids[x] for x in _retained(ms, kw.get("last"), kw.get("daily"),
+                                                kw.get("weekly")))
+
+    assert kept(last=1) == [4]
+    assert kept(last=2) == [4, 5]
+    assert kept(daily=2) == [3, 4]
+    assert kept(daily=3) == [2, 3, 4]
+    assert kept(weekly=2) == [3, 4]
+    assert kept(last=1, weekly=2) == [3, 4]
+    repo = BackupRepository(repo_dir)
+    with pytest.raises(ValueError, match="keep_last"):
+        repo.prune(keep_last=0)
+    with pytest.raises(ValueError, match="give keep_last"):
+        repo.prune()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "zero-length", "garbage"])
+def test_damaged_manifest_hides_snapshot_and_restores_nothing(repo_dir: Path,
+                                                               damage: str) -> None:
+    """Expected: a truncated, empty or garbage manifest is reported by verify, the snapshot
+    is not listed, restore raises BackupCorrupted and writes nothing, and the next backup
+    of the node works (its parent is the last intact snapshot)."""
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    src = filled(300)
+    first = repo.backup(src)
+    second = repo.backup(src)
+    path = manifest_path(repo_dir, second)
+    data = path.read_bytes()
+    path.write_bytes({"truncate": data[: len(data) // 2], "zero-length": b"",
+                      "garbage": b"\x00\xff" * 64}[damage])
+    rep = repo.verify()
+    assert [(p.kind, p.snapshot) for p in rep.problems] == [("manifest", second)]
+    assert [m.id for m in repo.snapshots()] == [first]
+    t = MemoryBackend("t")
+    with pytest.raises(BackupCorrupted):
+        repo.restore(second, t)
+    assert t.count() == 0
+    third = repo.backup(src)
+    assert repo.manifest(third).parent == first
+
+
+def test_chunk_damaged_between_verify_and_write_stops_the_restore(repo_dir: Path) -> None:
+    """Expected: in a two-pass restore, a chunk damaged after the verification pass is
+    caught when re-read; the restore stops with BackupCorrupted saying how many ranges
+    were written, and never writes the damaged range."""
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    sid = repo.backup(filled())
+    last = repo.manifest(sid).ranges[-1]
+
+    class Saboteur(MemoryBackend):
+        def write(self, records: Records, *, fenced: bool = False) -> int:
+            if not self.count():
+                p = repo_dir / "chunks" / last.chunk[:2] / last.chunk
+                p.write_bytes(p.read_bytes()[:-1])
+            return super().write(records, fenced=fenced)
+
+    t = Saboteur("t")
+    with pytest.raises(BackupCorrupted, match="changed during the restore"):
+        repo.restore(sid, t, memory_limit_bytes=0)
+    nranges = len(repo.manifest(sid).ranges)
+    assert t.count() == N - last.count if nranges > 1 else t.count() == 0
+
+
+def test_prune_during_a_running_backup_waits_and_loses_nothing(
+    repo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Expected: while a backup (another thread) is writing chunks, prune cannot take the
+    lock (BackupLocked, nothing deleted); after it commits, prune keeps its chunks and the
+    new snapshot verifies and restores in full."""
+    from ringguard.backup import store
+
+    src = filled()
+    repo = BackupRepository(repo_dir, range_bits=BITS, lock_timeout_s=0.3)
+    old = repo.backup(src)
+    src.write(Records.build([b"key:0000004"], [b"new"], 7, 1))
+    started = threading.Event()
+    release = threading.Event()
+    real_put = store.LocalStore.put
+
+    def slow_put(self: Any, name: str, data: bytes, *, sync: bool = True) -> None:
+        real_put(self, name, data, sync=sync)
+        if name.startswith("chunks/"):
+            started.set()
+            release.wait(10)
+
+    monkeypatch.setattr(store.LocalStore, "put", slow_put)
+    ids: list[str] = []
+    th = threading.Thread(target=lambda: ids.append(repo.backup(src)))
+    th.start()
+    try:
+        assert started.wait(10)
+        before = chunk_files(repo_dir)
+        with pytest.raises(BackupLocked):
+            repo.prune(keep_last=1, grace_s=0)
+        assert chunk_files(repo_dir) == before
+    finally:
+        release.set()
+        th.join(30)
+    monkeypatch.setattr(store.LocalStore, "put", real_put)
+    assert repo.prune(keep_last=1, grace_s=0) == [old]
+    assert repo.verify().ok
+    t = MemoryBackend("t")
+    repo.restore(ids[0], t)
+    assert dump(t) == dump(src)
+
+
+def test_redis_node_killed_and_restored(tmp_path: Path) -> None:
+    """Expected: a RedisBackend on a real redis-server is backed up; after SIGKILL and a
+    restart (no persistence: every key is lost) the restore brings back every record with
+    its version and tombstones."""
+    import shutil
+
+    from test_failover_redis import REQUIRED, RedisProc
+
+    if shutil.which("redis-server") is None:
+        if REQUIRED:
+            pytest.fail("RINGGUARD_REQUIRE_REDIS is set but redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    pytest.importorskip("redis")
+    from ringguard import RedisBackend
+
+    proc = RedisProc(tmp_path)
+    proc.start()
+    try:
+        node = RedisBackend(proc.url)
+        node.write(make_records(N // 10))
+        expected = dump(node)
+        repo = BackupRepository(tmp_path / "repo", range_bits=BITS)
+        sid = repo.backup(node, node="redis-1")
+        node.close()
+        proc.kill()
+        proc.start()
+        node = RedisBackend(proc.url)
+        assert node.count() == 0
+        assert repo.restore(sid, node).records == len(expected)
+        assert dump(node) == expected
+        node.close()
+    finally:
+        proc.kill()
