@@ -1,9 +1,11 @@
 """``ringguard demo``: an online shop's order stream surviving the loss of a node.
 
 Orders are written through a :class:`~ringguard.failover.ReplicatedStore` (replication 2)
-over SQLite files, one per node. Midway one node dies; writes go on through its standbys
-and the hint log. Then its disk is lost; the node is rebuilt from the surviving replicas
-and its hints. Finally every acknowledged order is checked on both of its replicas.
+over SQLite files, one per node. A backup of every node is taken early on; midway one node
+dies and writes go on through its standbys and the hint log. Then its disk is lost; the
+node is rebuilt with ``restore_node``: its snapshot, then the hints and the surviving
+replicas for what came after. Finally every acknowledged order is checked on both of its
+replicas.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .backends import Backend, SQLiteBackend
+from .backup import BackupRepository
 from .failover import Cluster, Event, HintLog, QuorumError, ReplicatedStore
 from .placement import Ring
 
@@ -38,6 +41,10 @@ class DemoReport:
     hints_kept: int = 0
     hints_replayed: int = 0
     records_copied: int = 0
+    backup_at: int = 0
+    backup_s: float = 0.0
+    backup_verified: bool = False
+    records_restored: int = 0
     recovery_s: float = 0.0
     write_s: float = 0.0
     verified: int = 0
@@ -84,6 +91,9 @@ def run_demo(
     for n in names:  # a fresh run: no data from an earlier one
         (root / "nodes" / f"{n}.db").unlink(missing_ok=True)
     (root / "hints.db").unlink(missing_ok=True)
+    import shutil
+
+    shutil.rmtree(root / "backups", ignore_errors=True)
     report = DemoReport(str(root), names, victim=names[1])
 
     def on_event(e: Event) -> None:
@@ -99,10 +109,17 @@ def run_demo(
     rng = random.Random(seed)
     acked: dict[str, bytes] = {}
     kill_at = (orders // 2) // batch * batch
+    backup_at = (orders * 2 // 5) // batch * batch
+    repo = BackupRepository(root / "backups")
     say(f"ringguard demo: an order stream over {nodes} SQLite nodes, replication 2")
     say(f"  data in {root}")
     t0 = time.perf_counter()
     for start in range(0, orders, batch):
+        if start == backup_at:
+            tb = time.perf_counter()
+            repo.backup(store)  # a snapshot of every node
+            report.backup_at, report.backup_s = start, time.perf_counter() - tb
+            say(f"  backup of all {nodes} nodes after {start:,} orders")
         if start == kill_at:
             backends[report.victim].close()  # the node's process dies mid-stream
             say(f"  ! {report.victim} dies after {start:,} orders")
@@ -117,7 +134,7 @@ def run_demo(
             acked.update((k, v) for k, v in zip(keys, values, strict=True) if k not in refused)
         if progress is not None:
             progress(start + len(keys), orders)
-    report.write_s = time.perf_counter() - t0
+    report.write_s = time.perf_counter() - t0 - report.backup_s
     report.orders_acknowledged = len(acked)
     report.hints_kept = store.hints.pending(report.victim)
 
@@ -128,10 +145,13 @@ def run_demo(
     fresh = SQLiteBackend(victim_path, synchronous="NORMAL")
     backends[report.victim] = fresh
     store.backends[names.index(report.victim)] = fresh
-    say(f"  ! {report.victim} returns with an empty disk; rebuilding it")
-    rec = store.recover(report.victim)
+    say(f"  ! {report.victim} returns with an empty disk; restore_node rebuilds it")
+    report.backup_verified = repo.verify().ok
+    restored = repo.restore_node(store, report.victim)
+    rec = restored.recovery
+    report.records_restored = restored.records
     report.hints_replayed, report.records_copied = rec.hints_replayed, rec.records_copied
-    report.recovery_s = rec.seconds
+    report.recovery_s = restored.seconds + rec.seconds
 
     # Every acknowledged order must be on both of its replicas, with its latest value.
     keys = sorted(acked)
@@ -158,7 +178,10 @@ def print_report(rep: DemoReport, say: Callable[[str], None] = print) -> None:
         ("orders acknowledged", f"{rep.orders_acknowledged:,}"),
         ("orders refused (quorum)", f"{rep.orders_refused:,}"),
         ("failovers", f"{rep.failovers}"),
+        (f"backup (after {rep.backup_at:,} orders)",
+         f"{rep.backup_s:.2f} s, verified: {'yes' if rep.backup_verified else 'NO'}"),
         (f"hints kept for {rep.victim}", f"{rep.hints_kept:,}"),
+        ("records restored from snapshot", f"{rep.records_restored:,}"),
         ("hints replayed", f"{rep.hints_replayed:,}"),
         ("records copied from replicas", f"{rep.records_copied:,}"),
         ("time to recover", f"{rep.recovery_s:.2f} s"),
