@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pytest
@@ -217,14 +218,38 @@ def test_redis_slots_ownership_and_plan_are_in_slots() -> None:
     assert sum(t.size for t in p.transfers) == grown.slot_counts()["d"]
     keys = [f"user:{i}" for i in range(3000)]
     slots = ringguard.redis_slot(keys).tolist()
-    moved = {i for i, (x, y) in enumerate(zip(rs.assign(keys).tolist(),
-                                                grown.assign(keys).tolist(), strict=True))
-             if rs.nodes[x] != grown.nodes[y]}
-    in_transfer = {i for i, s in enumerate(slots)
-                   if any(t.start <= s <= t.end for t in p.transfers)}
+    moved = {
+        i
+        for i, (x, y) in enumerate(
+            zip(rs.assign(keys).tolist(), grown.assign(keys).tolist(), strict=True)
+        )
+        if rs.nodes[x] != grown.nodes[y]
+    }
+    in_transfer = {
+        i for i, s in enumerate(slots) if any(t.start <= s <= t.end for t in p.transfers)
+    }
     assert moved == in_transfer
 
 
 def test_plan_refuses_mixed_kinds() -> None:
     with pytest.raises(TypeError, match="same kind"):
         plan(ringguard.Maglev(["a", "b"]), Ring(["a", "b"]))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda n: ringguard.Rendezvous(n), lambda n: ringguard.JumpHash(n)],
+    ids=["rendezvous", "jump"],
+)
+def test_plans_of_hash_placements_are_measured_on_keys(make: Any) -> None:
+    old = make(["a", "b", "c"])
+    new = old.add("d")
+    keys = [f"k{i}" for i in range(5000)]
+    with pytest.raises(TypeError, match="pass keys"):
+        plan(old, new)
+    p = plan(old, new, keys)
+    mv = movement(old, new, keys)
+    assert p.space == "keys" and p.transfers == []
+    assert {d for _, d in p.flows} == {"d"}  # both move keys only onto the newcomer
+    assert p.moved_fraction == mv.fraction
+    assert p.moved_keys is not None and p.moved_keys.tolist() == np.flatnonzero(mv.moved).tolist()

@@ -151,7 +151,8 @@ class MigrationPlan:
     transfers : list of Transfer
         Exact moved ranges (source -> destination), in the units of ``space``: 64-bit
         hash ranges for rings, slot ranges for Redis Cluster, entry ranges of the lookup
-        table for Maglev (a key's entry is ``XXH64(key) % M``).
+        table for Maglev (a key's entry is ``XXH64(key) % M``); empty when ``space`` is
+        ``"keys"`` (Rendezvous, JumpHash: flows are then fractions of the given keys).
     flows : dict
         ``{(source, destination): fraction of the hash space}`` from ``transfers``.
     moved_fraction : float
@@ -175,7 +176,7 @@ class MigrationPlan:
     key_counts: dict[tuple[str, str], int] | None = None
     moved_keys: np.ndarray | None = None
     replica_changes: dict[str, np.ndarray] | None = field(default=None, repr=False)
-    space: str = "hash"
+    space: str = "hash"  # "hash" (rings), "table" (Maglev), "slots" (Redis), "keys"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (ranges as ``[start, end, source, destination]``)."""
@@ -272,15 +273,31 @@ def plan(old: Placement, new: Placement, keys: Any = None, *, n: int | None = No
     """
     space_name, total = "hash", _SPACE
     exact: dict[tuple[str, str], int] = {}
-    if _table_of(old) is not None or _table_of(new) is not None:
+    transfers: list[Transfer] = []
+    kinds = [_kind(old), _kind(new)]
+    if "table" in kinds:
         transfers, exact, space_name, total = _table_transfers(old, new)
-    else:
+    elif kinds == ["ring", "ring"]:
         transfers = _transfers(old, new)
         for t in transfers:
             exact[(t.source, t.destination)] = exact.get((t.source, t.destination), 0) + t.size
+    elif keys is None:
+        raise TypeError(
+            f"plan: {type(old).__name__} -> {type(new).__name__} has no exact key-free "
+            "plan (only rings, Maglev tables and Redis Cluster slots do); pass keys"
+        )
+    else:  # Rendezvous, JumpHash, mixed kinds: the plan is measured on the keys
+        space_name = "keys"
+    key_counts = moved_keys = changes = None
+    if space_name == "keys":
+        mv = movement(old, new, keys, threads=threads)
+        total = max(1, len(mv.moved))
+        for i, j in zip(*np.nonzero(mv.matrix), strict=True):
+            a, b = mv.old_nodes[i], mv.new_nodes[j]
+            if a != b:
+                exact[(a, b)] = int(mv.matrix[i, j])
     flows = {k: v / total for k, v in exact.items()}
     moved_fraction = sum(exact.values()) / total
-    key_counts = moved_keys = changes = None
     if keys is not None:
         mv = movement(old, new, keys, threads=threads)
         key_counts = {}
@@ -295,6 +312,12 @@ def plan(old: Placement, new: Placement, keys: Any = None, *, n: int | None = No
         raise ValueError("n: replica changes are computed per key; pass keys as well")
     return MigrationPlan(tuple(old.nodes), tuple(new.nodes), transfers, flows,
                          moved_fraction, key_counts, moved_keys, changes, space_name)
+
+
+def _kind(p: Any) -> str:
+    if _table_of(p) is not None:
+        return "table"
+    return "ring" if hasattr(getattr(p, "_index", None), "points") else "other"
 
 
 def _table_transfers(
