@@ -24,7 +24,7 @@ SANITIZE = os.environ.get("RINGGUARD_SANITIZE") == "1"
 
 
 class RingguardBuildExt(build_ext):
-    """Pick flags by compiler type; never host-specific ones (no -march=native)."""
+    """Pick flags by compiler type; never host-specific CPU tuning (wheels run anywhere)."""
 
     def build_extensions(self) -> None:
         ctype = self.compiler.compiler_type

@@ -375,6 +375,16 @@ def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _add_placement_args(p: argparse.ArgumentParser) -> None:
+    """``--placement FILE`` or ``--nodes A,B,C [--algorithm] [--vnodes]``."""
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--placement", metavar="FILE", help="placement JSON (from to_json)")
+    src.add_argument("--nodes", metavar="A,B,C", help="node names, comma-separated")
+    p.add_argument("--algorithm", choices=_ALGORITHMS, default="ring",
+                   help="with --nodes: the algorithm (default ring)")
+    p.add_argument("--vnodes", type=int, default=160, help="with --nodes: ring vnodes (160)")
+
+
 def _add_plan(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "plan",
@@ -385,12 +395,7 @@ def _add_plan(sub: Any) -> argparse.ArgumentParser:
         "  ringguard plan --placement ring.json --remove db2 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--placement", metavar="FILE", help="placement JSON (from to_json)")
-    src.add_argument("--nodes", metavar="A,B,C", help="node names, comma-separated")
-    p.add_argument("--algorithm", choices=_ALGORITHMS, default="ring",
-                   help="with --nodes: the algorithm (default ring)")
-    p.add_argument("--vnodes", type=int, default=160, help="with --nodes: ring vnodes (160)")
+    _add_placement_args(p)
     change = p.add_mutually_exclusive_group()
     change.add_argument("--add", metavar="NODE", help="a node joins")
     change.add_argument("--remove", metavar="NODE", help="a node leaves")
@@ -449,12 +454,7 @@ def _add_assign(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("input", help="input file (.csv, .parquet, .arrow/.feather, .ndjson)")
     p.add_argument("-o", "--output", required=True, help="output file")
     p.add_argument("--key", required=True, help="the key column")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--placement", metavar="FILE", help="placement JSON (from to_json)")
-    src.add_argument("--nodes", metavar="A,B,C", help="node names, comma-separated")
-    p.add_argument("--algorithm", choices=_ALGORITHMS, default="ring",
-                   help="with --nodes: the algorithm (default ring)")
-    p.add_argument("--vnodes", type=int, default=160, help="with --nodes: ring vnodes (160)")
+    _add_placement_args(p)
     p.add_argument("--replicas", type=int, default=0, help="add N preference-list columns")
     p.add_argument("--column", default="node", help="name of the added column (node)")
     p.add_argument("--format", choices=("csv", "parquet", "arrow", "ndjson"), default=None,
