@@ -10,13 +10,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ringguard import Cluster, MemoryBackend, ReplicatedStore, Ring, SQLiteBackend
+from ringguard.backends import Backend, Records
 
 NODES = [f"n{i}" for i in range(10)]
 RNG = np.random.default_rng(0)
@@ -30,6 +31,34 @@ def test_route_u64(benchmark: pytest.FixtureRequest) -> None:
     c = Cluster(Ring(NODES), 2)
     c.mark_down("n3")
     benchmark(c.route, U64)
+
+
+class NullBackend(Backend):
+    """Stores nothing: what remains is the store's own cost per record."""
+
+    def write(self, records: Records, *, fenced: bool = False) -> int:
+        return len(records)
+
+    def read(self, keys: Sequence[bytes]) -> Records:
+        raise NotImplementedError
+
+    def scan(self, batch_size: int = 10_000) -> Iterator[Records]:
+        return iter(())
+
+    def ping(self) -> None:
+        pass
+
+    def set_fence(self, epoch: int) -> None:
+        pass
+
+    def fence(self) -> int:
+        return 0
+
+
+@pytest.mark.benchmark(group="failover-put")
+def test_put_many_overhead(benchmark: pytest.FixtureRequest) -> None:
+    store = ReplicatedStore(Cluster(Ring(NODES), 2), {n: NullBackend() for n in NODES})
+    benchmark(store.put_many, KEYS, VALUES)
 
 
 @pytest.mark.benchmark(group="failover-put")
