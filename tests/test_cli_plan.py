@@ -46,3 +46,13 @@ def test_plan_usage_errors_exit_2_without_traceback(tmp_path: Path) -> None:
         out = run(*args)
         assert out.returncode == 2, args
         assert "Traceback" not in out.stderr and "error:" in out.stderr
+
+
+def test_bench_prints_checked_speedups() -> None:
+    out = subprocess.run([sys.executable, "-m", "ringguard", "bench", "--keys", "5000",
+                          "--nodes", "4"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "uint64 keys" in out.stdout and "answers checked equal" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "ringguard", "bench", "--keys", "10"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

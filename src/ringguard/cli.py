@@ -1,6 +1,7 @@
 """The ``ringguard`` command line (``python -m ringguard``).
 
-``report`` (the default) prints a placement report; ``availability`` prints the
+``report`` (the default) prints a placement report; ``bench`` a quick checked speed-up
+over the reference; ``availability`` prints the
 availability, durability, capacity and backup figures of a layout (closed forms and a
 simulation); ``demo`` runs an order stream through a replicated store over SQLite nodes
 that survives a node's death and disk loss. ``assign``, ``plan`` and the backup commands
@@ -464,6 +465,46 @@ def _add_assign(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """A quick side-by-side of the compiled core and the pure-Python reference."""
+    from . import reference
+
+    if args.keys < 1000 or args.nodes < 1:
+        parser.error("--keys must be >= 1000 and --nodes >= 1")
+    names = [f"node{i}" for i in range(args.nodes)]
+    ring, ref = Ring(names), reference.Ring(names)
+    rng = np.random.default_rng(0)
+    u64 = rng.integers(0, 2**63, args.keys, dtype=np.int64).view(np.uint64)
+    strs = [f"order:{i}" for i in range(args.keys)]
+    sub = max(1000, args.keys // 200)
+
+    def best(fn: Any, data: Any, repeat: int) -> float:
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn(data)
+            times.append(time.perf_counter() - t0)
+        return len(data) / min(times)
+
+    rows = []
+    for label, data in (("uint64 keys", u64), ("str keys (list)", strs),
+                        ("str keys (NumPy S)", np.array(strs, dtype="S"))):
+        fast = best(ring.assign, data, 5)
+        slow = best(ref.assign, data[:sub], 1)
+        if not np.array_equal(ring.assign(data[:sub]), ref.assign(data[:sub])):
+            print(f"ringguard bench: {label}: compiled and reference disagree", file=sys.stderr)
+            return 1
+        rows.append((label, fast, slow))
+    print(f"ringguard {__version__} (core: {BACKEND}), Ring of {args.nodes} nodes, "
+          f"{args.keys:,} keys (reference on {sub:,})")
+    print(f"  {'workload':<20} {'ringguard':>14} {'reference':>14} {'speed-up':>9}")
+    for label, fast, slow in rows:
+        print(f"  {label:<20} {fast / 1e6:>10.1f} M/s {slow / 1e6:>10.3f} M/s "
+              f"{fast / slow:>8.0f}x")
+    print("  (answers checked equal; benchmarks/compare.py has the full comparison)")
+    return 0
+
+
 def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .demo import print_report, run_demo, terminal_progress
 
@@ -499,6 +540,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     avail = _add_availability(sub)
     plan_parser = _add_plan(sub)
     assign_parser = _add_assign(sub)
+    bench_parser = sub.add_parser(
+        "bench", help="a quick side-by-side of the compiled core and the Python reference",
+        description="Times Ring.assign on uint64 and string keys against ringguard.reference "
+        "(after checking both give the same answers). For the full table with NumPy and "
+        "uhashring baselines, run benchmarks/compare.py from a checkout.")
+    bench_parser.add_argument("--keys", type=int, default=1_000_000, help="keys (1000000)")
+    bench_parser.add_argument("--nodes", type=int, default=10, help="nodes (default 10)")
     for p in (parser, rep):
         p.add_argument("--nodes", type=int, default=5, help="number of nodes (default 5)")
         p.add_argument("--vnodes", type=int, default=160, help="points per node (default 160)")
@@ -511,6 +559,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _plan(args, plan_parser)
     if args.command == "assign":
         return _assign(args, assign_parser)
+    if args.command == "bench":
+        return _bench(args, bench_parser)
     if args.command == "availability":
         return _availability(args, avail)
     if args.nodes < 1 or args.keys < 1 or args.vnodes < 1:
