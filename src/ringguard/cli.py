@@ -1,12 +1,11 @@
 """The ``ringguard`` command line (``python -m ringguard``).
 
-``report`` (the default) prints a placement report; ``bench`` a quick checked speed-up
-over the reference; ``availability`` prints the
-availability, durability, capacity and backup figures of a layout (closed forms and a
-simulation); ``demo`` runs an order stream through a replicated store over SQLite nodes
-that survives a node's death and disk loss. ``assign``, ``plan`` and the backup commands
-arrive with their issues. Exit codes: 0 success, 1 a failure found (an order lost) or a
-missing optional dependency, 2 usage error.
+Commands: ``report`` (the default: a placement report), ``demo`` (an order stream over
+SQLite nodes surviving a node's death and disk loss: the main job), ``assign`` (files
+through a placement), ``plan`` (migration plans), ``availability`` (nines, durability,
+capacity, backup storage) and ``bench`` (a checked speed-up over the reference). Backup
+commands arrive with their issue. Exit codes: 0 success, 1 a failure found (an order lost)
+or a missing optional dependency, 2 usage error.
 """
 
 from __future__ import annotations
