@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -23,14 +22,12 @@ from .base import (
     check_threads,
     expect_keys,
     expect_node_list,
-    run_tasks,
-    split_work,
+    run_over_parts,
 )
 
-__all__ = ["HashedPlacement", "_SCALAR_KEY", "_check_names", "_check_out", "_float_weight",
+__all__ = ["HashedPlacement", "_check_names", "_check_out", "_float_weight",
            "_parse_nodes", "_readonly", "check_no_zone", "key_hashes", "load_named_nodes"]
 
-_SCALAR_KEY = (str, bytes, int, np.integer, np.str_, np.bytes_)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -164,15 +161,7 @@ class HashedPlacement(JsonPlacement):
              fn: Callable[[KeyPart, np.ndarray], None]) -> np.ndarray:
         nthreads = check_threads(threads)
         batch = normalize(keys)
-        out = _check_out(out, (batch.n, *tail))
-        tasks = []
-        pos = 0
-        for part in batch.parts:
-            for a, b in split_work(part.n, nthreads):
-                tasks.append(partial(fn, part.slice(a, b), out[pos + a : pos + b]))
-            pos += part.n
-        run_tasks(tasks)
-        return out
+        return run_over_parts(batch, nthreads, _check_out(out, (batch.n, *tail)), fn)
 
     def assign(self, keys: Any, *, threads: int | None = None, out: Any = None) -> np.ndarray:
         """Node index of every key.
@@ -200,21 +189,6 @@ class HashedPlacement(JsonPlacement):
         """
         return self._run(keys, threads, out, (), self._assign_part)
 
-    def node_for(self, key: str | bytes | int) -> str:
-        """Name of the node that owns one key.
-
-        Examples
-        --------
-        >>> from ringguard import JumpHash
-        >>> JumpHash(["a", "b"]).node_for("order:1") in ("a", "b")
-        True
-        """
-        if isinstance(key, bool) or not isinstance(key, _SCALAR_KEY):
-            raise TypeError(
-                f"key: expected one str, bytes or int, got {type(key).__name__}; "
-                "use assign() for batches"
-            )
-        return self._nodes[int(self.assign(key)[0])]
 
     def replicas(
         self, keys: Any, n: int, *, threads: int | None = None, out: Any = None

@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
@@ -78,6 +79,21 @@ def split_work(n: int, threads: int) -> list[tuple[int, int]]:
     k = max(1, min(threads, n // _MIN_CHUNK))
     bounds = [n * i // k for i in range(k + 1)]
     return [(bounds[i], bounds[i + 1]) for i in range(k) if bounds[i] < bounds[i + 1]]
+
+
+def run_over_parts(
+    batch: Any, nthreads: int, out: np.ndarray, fn: Callable[[Any, np.ndarray], None]
+) -> np.ndarray:
+    """Call ``fn(part_slice, out_slice)`` over every part of a key batch, each part split
+    into chunks for ``nthreads`` threads (GIL-free kernels); return ``out``."""
+    tasks = []
+    pos = 0
+    for part in batch.parts:
+        for a, b in split_work(part.n, nthreads):
+            tasks.append(partial(fn, part.slice(a, b), out[pos + a : pos + b]))
+        pos += part.n
+    run_tasks(tasks)
+    return out
 
 
 def run_tasks(tasks: Sequence[Callable[[], None]]) -> None:
@@ -170,6 +186,7 @@ def from_json(text: str | bytes | dict[str, Any]) -> Any:
 
 
 _P = TypeVar("_P", bound="JsonPlacement")
+_SCALAR_KEY = (str, bytes, int, np.integer, np.str_, np.bytes_)
 
 
 class JsonPlacement:
@@ -212,6 +229,25 @@ class JsonPlacement:
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         return (from_json, (self.to_json(),))
+
+    def node_for(self, key: str | bytes | int) -> str:
+        """Name of the node that owns one key (a batch of one through ``assign``).
+
+        Examples
+        --------
+        >>> from ringguard import Ring, RedisSlots
+        >>> Ring(["a", "b"]).node_for("order:1") in ("a", "b")
+        True
+        >>> RedisSlots.even(["a", "b"]).node_for("foo")
+        'b'
+        """
+        if isinstance(key, (bool, np.bool_)) or not isinstance(key, _SCALAR_KEY):
+            raise TypeError(
+                f"key: expected one str, bytes or int, got {type(key).__name__}; "
+                "use assign() for batches"
+            )
+        nodes: tuple[str, ...] = self.nodes  # type: ignore[attr-defined]
+        return nodes[int(self.assign(key)[0])]  # type: ignore[attr-defined]
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import heapq
 import threading
 from collections.abc import Mapping, Sequence
-from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,15 +25,13 @@ from .base import (
     check_threads,
     expect_keys,
     register,
-    run_tasks,
-    split_work,
+    run_over_parts,
 )
 
 __all__ = ["REDIS_SLOTS", "RedisSlots", "redis_slot"]
 
 REDIS_SLOTS = 16384
 _LAST = REDIS_SLOTS - 1
-_SCALAR_KEY = (str, bytes, int, np.integer, np.str_, np.bytes_)
 
 
 def _slot_kernel(part: KeyPart, out: np.ndarray) -> None:
@@ -93,15 +90,7 @@ def redis_slot(keys: Any, *, threads: int | None = None, out: Any = None) -> np.
     """
     nthreads = check_threads(threads)
     batch = normalize(keys, ketama=True)
-    out = _check_out(out, (batch.n,), np.uint16)
-    tasks = []
-    pos = 0
-    for part in batch.parts:
-        for a, b in split_work(part.n, nthreads):
-            tasks.append(partial(_slot_kernel, part.slice(a, b), out[pos + a : pos + b]))
-        pos += part.n
-    run_tasks(tasks)
-    return out
+    return run_over_parts(batch, nthreads, _check_out(out, (batch.n,), np.uint16), _slot_kernel)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -382,21 +371,6 @@ class RedisSlots(JsonPlacement):
         core.slot_nodes(slots, self._table, out)
         return out
 
-    def node_for(self, key: str | bytes | int) -> str:
-        """Name of the node that owns one key.
-
-        Examples
-        --------
-        >>> from ringguard import RedisSlots
-        >>> RedisSlots.even(["a", "b"]).node_for("foo")
-        'b'
-        """
-        if isinstance(key, bool) or not isinstance(key, _SCALAR_KEY):
-            raise TypeError(
-                f"key: expected one str, bytes or int, got {type(key).__name__}; "
-                "use assign() for batches"
-            )
-        return self._nodes[int(self.assign(key)[0])]
 
     def _replica_table(self, n: int) -> np.ndarray:
         """(16384, n) table: the first n distinct owners walking forward from each slot."""

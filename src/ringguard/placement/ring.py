@@ -20,7 +20,6 @@ from .._backend import core
 from .._keys import KeyBatch, KeyPart, normalize
 from ..errors import InvalidPlacementError
 from ._common import (
-    _SCALAR_KEY,
     _check_out,
     _float_weight,
     _parse_nodes,
@@ -34,6 +33,7 @@ from .base import (
     expect_keys,
     expect_node_list,
     register,
+    run_over_parts,
     run_tasks,
     split_work,
 )
@@ -170,16 +170,9 @@ class _RingBase(JsonPlacement):
 
     def _lookup_batch(self, batch: KeyBatch, want_index: bool, nthreads: int,
                       out: np.ndarray) -> np.ndarray:
-        tasks = []
-        pos = 0
-        for part in batch.parts:
-            for a, b in split_work(part.n, nthreads):
-                tasks.append(
-                    partial(self._kernel, part.slice(a, b), out[pos + a : pos + b], want_index)
-                )
-            pos += part.n
-        run_tasks(tasks)
-        return out
+        return run_over_parts(
+            batch, nthreads, out, lambda part, o: self._kernel(part, o, want_index)
+        )
 
     def capacities(self, n_keys: int, max_load: float) -> np.ndarray:
         """Per-node capacities of bounded-load assignment for a batch of ``n_keys``.
@@ -258,21 +251,6 @@ class _RingBase(JsonPlacement):
         core.assign_bounded(owners, first, cap, out)
         return out
 
-    def node_for(self, key: str | bytes | int) -> str:
-        """Name of the node that owns one key.
-
-        Examples
-        --------
-        >>> from ringguard import Ring
-        >>> Ring(["a", "b"]).node_for("order:1") in ("a", "b")
-        True
-        """
-        if isinstance(key, bool) or not isinstance(key, _SCALAR_KEY):
-            raise TypeError(
-                f"key: expected one str, bytes or int, got {type(key).__name__}; "
-                "use assign() for batches"
-            )
-        return self._nodes[int(self._lookup(key, False, None, None)[0])]
 
     def replicas(
         self, keys: Any, n: int, *, threads: int | None = None, out: Any = None,
