@@ -9,51 +9,10 @@ True
 pure-Python fallback (``RINGGUARD_PUREPYTHON=1`` forces it).
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import availability, reference
 from ._backend import BACKEND
-from .availability import (
-    ReplicaSets,
-    SimulationResult,
-    availability_k_of_n,
-    backup_storage,
-    downtime_hours_per_month,
-    downtime_hours_per_year,
-    loss_probability,
-    markov_loss_probability,
-    mttdl,
-    nines,
-    pair_availability,
-    parallel_availability,
-    parse_duration,
-    replica_sets,
-    series_availability,
-    simulate,
-    steady_state_availability,
-    usable_capacity,
-)
-from .backends import Backend, BackendError, MemoryBackend, SQLiteBackend
-from .backup import (
-    BackupAuthError,
-    BackupCorrupted,
-    BackupError,
-    BackupFormatError,
-    BackupLocked,
-    BackupRepository,
-)
 from .errors import InvalidPlacementError, RingGuardError
-from .failover import (
-    Cluster,
-    HintLog,
-    Monitor,
-    NodeState,
-    NoHealthyReplica,
-    PhiAccrualDetector,
-    QuorumError,
-    ReplicatedStore,
-    ThresholdDetector,
-)
 from .placement import (
     REDIS_SLOTS,
     JumpHash,
@@ -77,6 +36,96 @@ from .placement import (
     redis_slot,
 )
 
+if TYPE_CHECKING:  # the lazily imported names, for type checkers and IDEs
+    from . import availability, reference
+    from .availability import (
+        ReplicaSets,
+        SimulationResult,
+        availability_k_of_n,
+        backup_storage,
+        downtime_hours_per_month,
+        downtime_hours_per_year,
+        loss_probability,
+        markov_loss_probability,
+        mttdl,
+        nines,
+        pair_availability,
+        parallel_availability,
+        parse_duration,
+        replica_sets,
+        series_availability,
+        simulate,
+        steady_state_availability,
+        usable_capacity,
+    )
+    from .backends import Backend, BackendError, MemoryBackend, SQLiteBackend
+    from .backends.redis import RedisBackend
+    from .backup import (
+        BackupAuthError,
+        BackupCorrupted,
+        BackupError,
+        BackupFormatError,
+        BackupLocked,
+        BackupRepository,
+    )
+    from .failover import (
+        Cluster,
+        HintLog,
+        Monitor,
+        NodeState,
+        NoHealthyReplica,
+        PhiAccrualDetector,
+        QuorumError,
+        ReplicatedStore,
+        ThresholdDetector,
+    )
+
+# Everything outside placement is imported on first use (PEP 562), so `import ringguard`
+# costs little more than importing NumPy: failover, backup, availability and the reference
+# core pull in sqlite3, hashlib, threading and friends that a pipeline asking only for a
+# placement never needs.
+_LAZY: dict[str, str] = {
+    "Backend": "backends",
+    "BackendError": "backends",
+    "BackupAuthError": "backup",
+    "BackupCorrupted": "backup",
+    "BackupError": "backup",
+    "BackupFormatError": "backup",
+    "BackupLocked": "backup",
+    "BackupRepository": "backup",
+    "MemoryBackend": "backends",
+    "ReplicaSets": "availability",
+    "SQLiteBackend": "backends",
+    "SimulationResult": "availability",
+    "availability_k_of_n": "availability",
+    "backup_storage": "availability",
+    "downtime_hours_per_month": "availability",
+    "downtime_hours_per_year": "availability",
+    "loss_probability": "availability",
+    "markov_loss_probability": "availability",
+    "mttdl": "availability",
+    "nines": "availability",
+    "pair_availability": "availability",
+    "parallel_availability": "availability",
+    "parse_duration": "availability",
+    "replica_sets": "availability",
+    "series_availability": "availability",
+    "simulate": "availability",
+    "steady_state_availability": "availability",
+    "usable_capacity": "availability",
+    "Cluster": "failover",
+    "HintLog": "failover",
+    "Monitor": "failover",
+    "NodeState": "failover",
+    "NoHealthyReplica": "failover",
+    "PhiAccrualDetector": "failover",
+    "QuorumError": "failover",
+    "ReplicatedStore": "failover",
+    "ThresholdDetector": "failover",
+    "RedisBackend": "backends.redis",
+    "availability": "",
+    "reference": "",
+}
 
 def __getattr__(name: str) -> Any:
     # Looked up on first use: importlib.metadata alone costs tens of milliseconds to import.
@@ -89,12 +138,22 @@ def __getattr__(name: str) -> Any:
             value = "0+unknown"
         globals()["__version__"] = value
         return value
-    # RedisBackend needs redis-py, imported only when asked for.
-    if name == "RedisBackend":
-        from .backends.redis import RedisBackend
+    target = _LAZY.get(name)
+    if target is not None:
+        import importlib
 
-        return RedisBackend
+        obj: Any
+        if target == "":  # a submodule itself: ringguard.availability, ringguard.reference
+            obj = importlib.import_module(f".{name}", __name__)
+        else:
+            obj = getattr(importlib.import_module(f".{target}", __name__), name)
+        globals()[name] = obj
+        return obj
     raise AttributeError(f"module 'ringguard' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [
