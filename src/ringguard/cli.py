@@ -507,12 +507,29 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .demo import print_report, run_demo, terminal_progress
+    import signal
+
+    from .demo import RedisUnavailable, print_report, run_demo
 
     if args.orders < 2 or args.nodes < 3 or args.batch < 1:
         parser.error("--orders must be >= 2, --nodes >= 3 and --batch >= 1")
-    rep = run_demo(args.dir, orders=args.orders, nodes=args.nodes, batch=args.batch,
-                   seed=args.seed, progress=terminal_progress)
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)  # unwinds through run_demo: its servers are stopped
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    bar = Progress("writing", total=args.orders, unit="orders")
+    try:
+        rep = run_demo(args.dir, orders=args.orders, nodes=args.nodes, batch=args.batch,
+                       seed=args.seed, backend=args.backend,
+                       progress=lambda done, total: bar.update(done, force=done >= total))
+    except RedisUnavailable as exc:
+        print(f"ringguard demo: error: {exc}", file=sys.stderr)
+        return 2 if exc.missing == "redis-server" else 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if bar.enabled:
+        bar.close()
     print_report(rep)
     return 1 if rep.lost else 0
 
@@ -994,13 +1011,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Writes an online shop's orders through a replicated store (replication "
         "2) over SQLite files, kills one node midway, rebuilds it after a disk loss, and "
         "checks every acknowledged order on both replicas. Exit 0 when no order was lost.",
-        epilog="example: ringguard demo --orders 50000 --dir /tmp/shop",
+        epilog="examples:\n  ringguard demo\n  ringguard demo --orders 50000 --dir /tmp/shop\n"
+        "  ringguard demo --backend redis\n\nExit codes: 0 no order lost, 1 an order lost "
+        "(or redis-py missing), 2 usage error (or no redis-server on PATH).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument("--dir", default=None, help="data directory (default: a new temp dir)")
     demo.add_argument("--orders", type=int, default=20_000, help="orders to write (20000)")
     demo.add_argument("--nodes", type=int, default=4, help="SQLite nodes (default 4)")
     demo.add_argument("--batch", type=int, default=500, help="orders per batch (500)")
     demo.add_argument("--seed", type=int, default=0, help="random seed of the orders")
+    demo.add_argument("--backend", choices=("sqlite", "redis"), default="sqlite",
+                      help="sqlite files (default), or real redis-server processes on free "
+                      "loopback ports, started and stopped by the demo (needs redis-server "
+                      "on PATH and pip install 'ringguard[redis]')")
     avail = _add_availability(sub)
     plan_parser = _add_plan(sub)
     assign_parser = _add_assign(sub)
