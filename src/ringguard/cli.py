@@ -259,7 +259,8 @@ def _availability(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     if args.raw_tb is not None and not (math.isfinite(args.raw_tb) and args.raw_tb > 0):
         parser.error(f"--raw-tb must be > 0, got {args.raw_tb:g}")
     try:
-        figures = _availability_figures(args)
+        with Progress(f"simulating {args.trials:,} trials") as bar, bar.ticking():
+            figures = _availability_figures(args)
     except (TypeError, ValueError) as exc:
         parser.error(str(exc).replace("_", "-"))
     if args.json:
@@ -411,20 +412,13 @@ def _assign(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .io import assign_file
 
     placement = _placement_from_args(args, parser)
-    tty = sys.stderr.isatty()
     t0 = time.perf_counter()
-
-    def progress(rows: int) -> None:
-        if tty:
-            rate = rows / max(time.perf_counter() - t0, 1e-9)
-            sys.stderr.write(f"\r  {rows:,} rows ({rate:,.0f} rows/s)")
-            sys.stderr.flush()
-
+    bar = Progress("assign", total=_count_rows(args.input, args.format), unit="rows")
     try:
         rows = assign_file(placement, args.input, args.output, args.key,
                            replicas=args.replicas or 0, in_format=args.format,
                            out_format=args.output_format, column=args.column,
-                           progress=progress)
+                           progress=bar.update)
     except ImportError as exc:
         print(f"ringguard assign: {exc}", file=sys.stderr)
         return 1
@@ -434,11 +428,26 @@ def _assign(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(f"cannot read {exc.filename or args.input}: {exc.strerror}")
     except (TypeError, ValueError, OSError) as exc:
         parser.error(str(exc))
-    if tty:
-        sys.stderr.write("\n")
+    finally:
+        if bar.done:
+            bar.close()
     dt = time.perf_counter() - t0
     print(f"{rows:,} rows -> {args.output} ({rows / max(dt, 1e-9):,.0f} rows/s)")
     return 0
+
+
+def _count_rows(path: str, fmt: str | None) -> int | None:
+    """Rows of a Parquet file from its footer (for the progress bar); None otherwise."""
+    try:
+        from .io import detect_format
+
+        if detect_format(path, fmt) != "parquet":
+            return None
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows) or None
+    except Exception:  # the real error, if any, comes from assign_file itself
+        return None
 
 
 def _add_assign(sub: Any) -> argparse.ArgumentParser:
