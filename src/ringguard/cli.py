@@ -418,7 +418,7 @@ def _assign(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         rows = assign_file(placement, args.input, args.output, args.key,
                            replicas=args.replicas or 0, in_format=args.format,
                            out_format=args.output_format, column=args.column,
-                           progress=bar.update)
+                           progress=bar.update, compression=args.compression)
     except ImportError as exc:
         print(f"ringguard assign: {exc}", file=sys.stderr)
         return 1
@@ -472,6 +472,9 @@ def _add_assign(sub: Any) -> argparse.ArgumentParser:
                    help="input format (default: from the suffix)")
     p.add_argument("--output-format", choices=("csv", "parquet", "arrow", "ndjson"),
                    default=None, help="output format (default: from the suffix)")
+    p.add_argument("--compression", choices=("none", "snappy", "lz4", "zstd", "gzip"),
+                   default=None, help="parquet (default snappy) or arrow (default none; "
+                   "lz4, zstd) output compression")
     return p
 
 
