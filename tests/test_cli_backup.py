@@ -197,3 +197,12 @@ def test_help_has_examples_and_exit_codes(command: str) -> None:
     assert out.returncode == 0
     assert f"ringguard {command} " in out.stdout.split("examples:")[1]
     assert "RINGGUARD_PASSWORD" in out.stdout and "Exit codes" in out.stdout
+
+
+def test_a_damaged_repository_config_is_a_failure_not_a_usage_error(
+        shop: tuple[Path, dict]) -> None:
+    tmp, _ = shop
+    repo = tmp / "repo"
+    backup_json(tmp, repo)
+    (repo / "config").write_bytes(b'{"format": "something else"}')
+    one_line_error(cli("verify", str(repo)), 1, "cannot open repository")

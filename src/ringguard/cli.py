@@ -1,11 +1,12 @@
 """The ``ringguard`` command line (``python -m ringguard``).
 
 Commands: ``report`` (the default: a placement report), ``demo`` (an order stream over
-SQLite nodes surviving a node's death and disk loss: the main job), ``assign`` (files
-through a placement), ``plan`` (migration plans), ``availability`` (nines, durability,
-capacity, backup storage) and ``bench`` (a checked speed-up over the reference). Backup
-commands arrive with their issue. Exit codes: 0 success, 1 a failure found (an order lost)
-or a missing optional dependency, 2 usage error.
+SQLite nodes, or real redis-server processes, surviving a node's death and disk loss: the
+main job), ``assign`` (files through a placement), ``plan`` (migration plans),
+``availability`` (nines, durability, capacity, backup storage), ``bench`` (a checked
+speed-up over the reference) and ``backup``/``verify``/``restore``/``snapshots`` (backup
+repositories of SQLite node files). Exit codes: 0 success, 1 a failure found (an order
+lost, a damaged backup) or a missing optional dependency, 2 usage error.
 """
 
 from __future__ import annotations
@@ -706,7 +707,11 @@ def _open_repo(args: argparse.Namespace, *, create: bool) -> Any:
         if password is not None and "not encrypted" in str(exc):
             raise _Fail(f"{_redact(args.repo)} is not encrypted: unset {PASSWORD_ENV}") from None
         msg = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise _Fail(f"cannot open repository {_redact(args.repo)}: {_redact(msg)}") from None
+        # A repository whose config is damaged or of an unknown format: a failure found
+        # (exit 1); a bad URL, an unreachable location: a usage error (exit 2).
+        code = 1 if isinstance(exc, BackupError) else 2
+        raise _Fail(f"cannot open repository {_redact(args.repo)}: {_redact(msg)}",
+                    code) from None
 
 
 def _prompt_password(*, new: bool) -> str:
