@@ -161,42 +161,79 @@ def test_encrypted_repository_password_from_the_environment(shop: tuple[Path, di
 
 
 def test_user_mistakes_are_one_line_errors(shop: tuple[Path, dict]) -> None:
+    """The commonest mistakes, through the real console script."""
     tmp, _ = shop
     repo = tmp / "repo"
     backup_json(tmp, repo)
-    db1 = f"db1={tmp / 'db1.sqlite'}"
     one_line_error(cli("backup", str(repo), "--node", f"db3={tmp / 'nope.sqlite'}"), 2,
                    "no such file", "nope.sqlite")
-    one_line_error(cli("backup", str(repo), "--node", "db1"), 2, "NAME=PATH")
-    one_line_error(cli("backup", str(repo)), 2, "--node")
-    (tmp / "junk.sqlite").write_bytes(b"this is not a database" * 100)
-    one_line_error(cli("backup", str(repo), "--node", f"x={tmp / 'junk.sqlite'}"), 2,
-                   "junk.sqlite")
     one_line_error(cli("verify", str(tmp / "nothing-here")), 2, "no backup repository")
-    (tmp / "plain").mkdir()
-    one_line_error(cli("snapshots", str(tmp / "plain")), 2, "no backup repository")
-    assert not (tmp / "plain" / "config").exists()  # reading never creates a repository
-    one_line_error(cli("verify", str(repo), "--snapshot", "0123abcd"), 2, "no snapshot")
-    one_line_error(cli("verify", str(repo), "--snapshot", "zz"), 2, "not a snapshot id")
     one_line_error(cli("restore", str(repo), "--snapshot", "0123abcd", "--to",
                        str(tmp / "o.sqlite")), 2, "no snapshot")
-    one_line_error(cli("restore", str(repo), "--node", "db9", "--to", str(tmp / "o.sqlite")),
-                   2, "db9")
-    one_line_error(cli("restore", str(repo), "--to", str(tmp / "o.sqlite")), 2, "--snapshot")
-    one_line_error(cli("restore", str(repo), "--node", "db1", "--to", str(tmp)), 2,
-                   "directory")
     out = cli("snapshots", "nosuchproto://alice:hunter2@example.com/shop")
     one_line_error(out, 2, "nosuchproto://***@example.com/shop")
     assert "hunter2" not in out.stderr + out.stdout  # credentials never printed
-    assert cli("backup", str(repo), "--node", db1).returncode == 0  # the repo still works
+
+
+def inproc(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """``ringguard ARGS`` in this process (same code path as the console script)."""
+    from ringguard.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse: --help, usage errors
+        code = int(exc.code or 0)
+    return code, capsys.readouterr().err
+
+
+def test_more_user_mistakes_in_process(shop: tuple[Path, dict],
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    tmp, _ = shop
+    repo = tmp / "repo"
+    backup_json(tmp, repo)
+    (tmp / "junk.sqlite").write_bytes(b"this is not a database" * 100)
+    (tmp / "plain").mkdir()
+    o = str(tmp / "o.sqlite")
+    cases = [
+        (["backup", str(repo), "--node", "db1"], "NAME=PATH"),
+        (["backup", str(repo)], "--node"),
+        (["backup", str(repo), "--node", f"x={tmp / 'junk.sqlite'}"], "junk.sqlite"),
+        (["backup", str(repo), "--node", f"a={tmp / 'db1.sqlite'}", "--node",
+          f"a={tmp / 'db2.sqlite'}"], "given twice"),
+        (["snapshots", str(tmp / "plain")], "no backup repository"),
+        (["verify", str(repo), "--snapshot", "zz"], "not a snapshot id"),
+        (["verify", str(repo), "--snapshot", "0123abcd"], "no snapshot"),
+        (["restore", str(repo), "--node", "db9", "--to", o], "db9"),
+        (["restore", str(repo), "--to", o], "--snapshot"),
+        (["restore", str(repo), "--node", "db1", "--snapshot", "abcd", "--to", o],
+         "--snapshot"),
+        (["restore", str(repo), "--node", "db1", "--to", str(tmp)], "directory"),
+    ]
+    for args, word in cases:
+        code, err = inproc(capsys, *args)
+        assert code == 2, (args, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "error:" in lines[0] and word in lines[0], (args, err)
+    assert not (tmp / "plain" / "config").exists()  # reading never creates a repository
+    assert inproc(capsys, "backup", str(repo), "--node", f"db1={tmp / 'db1.sqlite'}")[0] == 0
 
 
 @pytest.mark.parametrize("command", ["backup", "verify", "restore", "snapshots"])
-def test_help_has_examples_and_exit_codes(command: str) -> None:
-    out = cli(command, "--help")
-    assert out.returncode == 0
-    assert f"ringguard {command} " in out.stdout.split("examples:")[1]
-    assert "RINGGUARD_PASSWORD" in out.stdout and "Exit codes" in out.stdout
+def test_help_has_examples_and_exit_codes(command: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from ringguard.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert f"ringguard {command} " in out.split("examples:")[1]
+    assert "RINGGUARD_PASSWORD" in out and "Exit codes" in out
+
+
+def test_help_of_the_console_script() -> None:
+    out = cli("verify", "--help")
+    assert out.returncode == 0 and "ringguard verify /backups/shop" in out.stdout
 
 
 def test_a_damaged_repository_config_is_a_failure_not_a_usage_error(
