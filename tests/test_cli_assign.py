@@ -104,3 +104,34 @@ def test_user_mistakes_exit_2_without_traceback(tmp_path: Path) -> None:
         out = run(*args)
         assert out.returncode == 2, (args, out.stderr)
         assert "Traceback" not in out.stderr and "error:" in out.stderr
+
+
+def test_parquet_encodings_and_compression(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    t = table().append_column("country", pa.array([["de", "fr", "us"][i % 3]
+                                                   for i in range(N)]))
+    pq.write_table(t, src)
+    out = run(str(src), "-o", str(dst), "--key", "order_id", "--nodes", ",".join(NODES),
+              "--compression", "zstd")
+    assert out.returncode == 0, out.stderr
+    meta = pq.ParquetFile(dst).metadata.row_group(0)
+    cols = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
+    assert all(c.compression == "ZSTD" for c in cols.values())
+    # Unique keys: plain (a dictionary would only cost time); a few countries and the
+    # node names: dictionary-encoded.
+    assert "RLE_DICTIONARY" not in cols["order_id"].encodings
+    assert "RLE_DICTIONARY" in cols["country"].encodings
+    assert "RLE_DICTIONARY" in cols["node"].encodings
+    assert cols["country"].is_stats_set
+    got = pq.read_table(dst)
+    assert got.column("country").to_pylist() == t.column("country").to_pylist()
+
+    arrow_dst = tmp_path / "out.arrow"
+    out = run(str(src), "-o", str(arrow_dst), "--key", "order_id", "--nodes", "a,b",
+              "--compression", "lz4")
+    assert out.returncode == 0, out.stderr
+    assert feather.read_table(arrow_dst).num_rows == N
+    for bad in (["-o", str(tmp_path / "o.csv"), "--compression", "zstd"],
+                ["-o", str(tmp_path / "o.arrow"), "--compression", "snappy"]):
+        out = run(str(src), "--key", "order_id", "--nodes", "a", *bad)
+        assert out.returncode == 2 and "compression" in out.stderr, out.stderr

@@ -197,6 +197,45 @@ def _from_pandas(obj: Any, ketama: bool) -> KeyBatch:
     return _from_sequence(obj.to_numpy(dtype=object).tolist(), ketama)
 
 
+def _from_polars(obj: Any, ketama: bool) -> KeyBatch:
+    """A Polars Series through its buffers: integers via NumPy, everything else via Arrow.
+
+    Polars is never imported here: the object's own methods do the work. Integer series
+    become one NumPy array (zero-copy for one chunk); string/binary series go chunk by
+    chunk through ``to_arrow()`` (one C-level copy from Polars' string views, no Python
+    objects); Categorical and Enum series are hashed by their values, like a pandas
+    Categorical or an Arrow dictionary array.
+    """
+    if not hasattr(obj, "dtype") or not hasattr(obj, "null_count"):
+        raise TypeError(
+            f"keys: expected a Polars Series, got {type(obj).__name__} "
+            "(pass one column, e.g. df['key'])"
+        )
+    if obj.null_count():
+        raise ValueError(f"keys[{int(obj.is_null().arg_max())}]: null key in Polars Series")
+    dtype = obj.dtype
+    name = str(dtype)
+    if dtype.is_integer():
+        if name in ("Int128", "UInt128"):
+            raise TypeError(
+                f"keys: unsupported Polars dtype {name}; cast to Int64 or UInt64 first"
+            )
+        return _from_numpy(obj.to_numpy(), ketama)
+    base = name.split("(")[0]
+    if base not in ("String", "Utf8", "Binary", "Categorical", "Enum"):
+        raise TypeError(
+            f"keys: unsupported Polars dtype {name}; keys must be String, Binary, "
+            "Categorical/Enum or an integer type"
+        )
+    try:
+        import pyarrow as pa
+    except ImportError:  # still correct without pyarrow, one Python object per key
+        return _from_sequence(obj.to_list(), ketama)
+    chunks = obj.get_chunks() if obj.n_chunks() > 1 else [obj]
+    arrays = [c.to_arrow() for c in chunks]
+    return _from_arrow(pa.chunked_array(arrays, type=arrays[0].type), ketama)
+
+
 def normalize(keys: Any, *, ketama: bool = False) -> KeyBatch:
     """Turn any accepted key container into a :class:`KeyBatch` (the key rule).
 
@@ -204,7 +243,7 @@ def normalize(keys: Any, *, ketama: bool = False) -> KeyBatch:
     ----------
     keys
         A single str/bytes/int, a sequence of them, a NumPy array, a pandas Series or
-        Index, or a pyarrow Array/ChunkedArray.
+        Index, a pyarrow Array/ChunkedArray, or a Polars Series.
     ketama
         Integer keys become ``dec`` parts (hashed as their decimal text) instead of ``u64``.
 
@@ -225,6 +264,8 @@ def normalize(keys: Any, *, ketama: bool = False) -> KeyBatch:
         return _from_arrow(keys, ketama)
     if module.startswith("pandas"):
         return _from_pandas(keys, ketama)
+    if module.startswith("polars"):
+        return _from_polars(keys, ketama)
     if isinstance(keys, (Mapping, Set)):
         raise TypeError(
             f"keys: expected a key, a sequence of keys or an array, got {type(keys).__name__}"

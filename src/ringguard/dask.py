@@ -52,7 +52,7 @@ def _assign_part(df: Any, key: str, spec: str, column: str, as_index: bool) -> A
 
     p = placement_from_json(spec)
     idx = p.assign(df[key]) if len(df) else np.empty(0, dtype=np.int32)
-    out = df.copy()
+    out = df.copy(deep=False)  # the partition's columns are shared, not copied
     if as_index:
         out[column] = idx.astype(np.int32)
     else:

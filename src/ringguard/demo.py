@@ -1,11 +1,12 @@
 """``ringguard demo``: an online shop's order stream surviving the loss of a node.
 
 Orders are written through a :class:`~ringguard.failover.ReplicatedStore` (replication 2)
-over SQLite files, one per node. A backup of every node is taken early on; midway one node
-dies and writes go on through its standbys and the hint log. Then its disk is lost; the
-node is rebuilt with ``restore_node``: its snapshot, then the hints and the surviving
-replicas for what came after. Finally every acknowledged order is checked on both of its
-replicas.
+over SQLite files, one per node, or (``backend="redis"``) over real ``redis-server``
+processes on free loopback ports, started and always stopped by the demo. A backup of
+every node is taken early on; midway one node dies and writes go on through its standbys
+and the hint log. Then its disk is lost; the node is rebuilt with ``restore_node``: its
+snapshot, then the hints and the surviving replicas for what came after. Finally every
+acknowledged order is checked on both of its replicas.
 """
 
 from __future__ import annotations
@@ -13,19 +14,161 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .backends import Backend, SQLiteBackend
 from .backup import BackupRepository
 from .failover import Cluster, Event, HintLog, QuorumError, ReplicatedStore
 from .placement import Ring
 
-__all__ = ["DemoReport", "run_demo"]
+__all__ = ["DemoReport", "RedisUnavailable", "run_demo"]
+
+
+class RedisUnavailable(RuntimeError):
+    """``backend="redis"`` was asked for, but redis-server or redis-py is missing.
+
+    ``missing`` says which: ``"redis-server"`` (a program) or ``"redis-py"`` (the extra).
+    """
+
+    def __init__(self, message: str, missing: str) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+class _SQLiteNodes:
+    """Nodes as SQLite files under ``root/nodes``; death = the process closes its file."""
+
+    kind = "sqlite"
+
+    def __init__(self, root: Path, names: list[str]) -> None:
+        self.root = root
+        (root / "nodes").mkdir(parents=True, exist_ok=True)
+        for n in names:  # a fresh run: no data from an earlier one
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path(n)}{suffix}").unlink(missing_ok=True)
+
+    def path(self, name: str) -> Path:
+        return self.root / "nodes" / f"{name}.db"
+
+    def open(self, name: str) -> Backend:
+        return SQLiteBackend(self.path(name), synchronous="NORMAL")
+
+    def kill(self, name: str, backend: Backend) -> None:
+        backend.close()
+
+    def wipe(self, name: str) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path(name)}{suffix}").unlink(missing_ok=True)
+
+    def describe(self) -> str:
+        return "SQLite nodes"
+
+    def close(self) -> None:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the redis-server gets SIGKILL if the demo process dies without cleaning up."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class _RedisNodes:
+    """Nodes as real ``redis-server`` processes on 127.0.0.1 without persistence; death =
+    SIGKILL; a lost disk = a fresh, empty server on the same port."""
+
+    kind = "redis"
+
+    def __init__(self, root: Path, names: list[str]) -> None:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RedisUnavailable(
+                "--backend redis needs redis-server on PATH (e.g. apt-get install redis-server)",
+                "redis-server")
+        try:
+            import redis  # noqa: F401
+        except ImportError:
+            raise RedisUnavailable(
+                "--backend redis needs redis-py: pip install 'ringguard[redis]'",
+                "redis-py") from None
+        self.exe = exe
+        self.root = root
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.ports: dict[str, int] = {}
+        try:
+            for n in names:
+                self._start(n)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, name: str) -> None:
+        workdir = self.root / "redis" / name
+        workdir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(5):
+            port = self.ports[name] if attempt == 0 and name in self.ports else _free_port()
+            proc = subprocess.Popen(
+                [self.exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--dir", str(workdir), "--protected-mode", "yes"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
+            self.procs[name] = proc
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        self.ports[name] = port
+                        return
+                except OSError:
+                    time.sleep(0.05)
+            self._stop(name)  # port taken in between, or a slow start: another port
+        raise RuntimeError(f"redis-server for {name} did not start")
+
+    def _stop(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def open(self, name: str) -> Backend:
+        from .backends import RedisBackend
+
+        return RedisBackend(f"redis://127.0.0.1:{self.ports[name]}/0", timeout_s=2.0)
+
+    def kill(self, name: str, backend: Backend) -> None:
+        self._stop(name)  # SIGKILL: the server is gone, connections are refused
+
+    def wipe(self, name: str) -> None:
+        self._start(name)  # no persistence: the new server starts empty
+
+    def describe(self) -> str:
+        return "redis-server processes on " + ", ".join(
+            f"127.0.0.1:{p}" for p in self.ports.values())
+
+    def close(self) -> None:
+        for name in list(self.procs):
+            self._stop(name)
 
 
 @dataclass
@@ -35,6 +178,7 @@ class DemoReport:
     directory: str
     nodes: list[str]
     victim: str
+    backend: str = "sqlite"
     orders_acknowledged: int = 0
     orders_refused: int = 0
     failovers: int = 0
@@ -72,8 +216,13 @@ def run_demo(
     seed: int = 0,
     say: Callable[[str], None] = print,
     progress: Callable[[int, int], None] | None = None,
+    backend: str = "sqlite",
 ) -> DemoReport:
     """Run the demo in ``directory`` (a new temporary one by default).
+
+    ``backend="redis"`` runs the nodes as ``redis-server`` processes on free loopback ports
+    (raises :class:`RedisUnavailable` when redis-server or redis-py is missing); they are
+    stopped before this returns or raises.
 
     Examples
     --------
@@ -84,17 +233,26 @@ def run_demo(
     """
     if orders < 2 or nodes < 3 or batch < 1:
         raise ValueError("orders must be >= 2, nodes >= 3 and batch >= 1")
+    if backend not in ("sqlite", "redis"):
+        raise ValueError(f"backend: expected 'sqlite' or 'redis', got {backend!r}")
     root = Path(directory) if directory is not None else Path(
         tempfile.mkdtemp(prefix="ringguard-demo-"))
-    (root / "nodes").mkdir(parents=True, exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
     names = [f"db{i + 1}" for i in range(nodes)]
-    for n in names:  # a fresh run: no data from an earlier one
-        (root / "nodes" / f"{n}.db").unlink(missing_ok=True)
     (root / "hints.db").unlink(missing_ok=True)
-    import shutil
-
     shutil.rmtree(root / "backups", ignore_errors=True)
-    report = DemoReport(str(root), names, victim=names[1])
+    farm: Any = _SQLiteNodes(root, names) if backend == "sqlite" else _RedisNodes(root, names)
+    try:
+        return _run(farm, root, names, orders, batch, seed, say, progress)
+    finally:
+        farm.close()
+
+
+def _run(
+    farm: Any, root: Path, names: list[str], orders: int, batch: int, seed: int,
+    say: Callable[[str], None], progress: Callable[[int, int], None] | None,
+) -> DemoReport:
+    report = DemoReport(str(root), names, victim=names[1], backend=farm.kind)
 
     def on_event(e: Event) -> None:
         if e.kind in ("down", "catching_up", "up"):
@@ -102,16 +260,32 @@ def run_demo(
         if e.kind == "down":
             report.failovers += 1
 
-    backends: dict[str, Backend] = {
-        n: SQLiteBackend(root / "nodes" / f"{n}.db", synchronous="NORMAL") for n in names}
+    backends: dict[str, Backend] = {n: farm.open(n) for n in names}
     cluster = Cluster(Ring(names), replication=2, on_event=on_event)
     store = ReplicatedStore(cluster, backends, hints=HintLog(root / "hints.db"))
+    try:
+        _stream(report, farm, store, backends, root, orders, batch, seed, say, progress)
+    finally:
+        for b in backends.values():
+            b.close()
+        store.hints.close()
+    return report
+
+
+def _stream(
+    report: DemoReport, farm: Any, store: ReplicatedStore, backends: dict[str, Backend],
+    root: Path, orders: int, batch: int, seed: int, say: Callable[[str], None],
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    names = report.nodes
+    nodes = len(names)
+    cluster = store.cluster
     rng = random.Random(seed)
     acked: dict[str, bytes] = {}
     kill_at = (orders // 2) // batch * batch
     backup_at = (orders * 2 // 5) // batch * batch
     repo = BackupRepository(root / "backups")
-    say(f"ringguard demo: an order stream over {nodes} SQLite nodes, replication 2")
+    say(f"ringguard demo: an order stream over {nodes} {farm.describe()}, replication 2")
     say(f"  data in {root}")
     t0 = time.perf_counter()
     for start in range(0, orders, batch):
@@ -121,7 +295,7 @@ def run_demo(
             report.backup_at, report.backup_s = start, time.perf_counter() - tb
             say(f"  backup of all {nodes} nodes after {start:,} orders")
         if start == kill_at:
-            backends[report.victim].close()  # the node's process dies mid-stream
+            farm.kill(report.victim, backends[report.victim])  # the node dies mid-stream
             say(f"  ! {report.victim} dies after {start:,} orders")
         keys = [f"order:{i:08d}" for i in range(start, min(start + batch, orders))]
         values = [_order(i, rng) for i in range(start, start + len(keys))]
@@ -139,10 +313,9 @@ def run_demo(
     report.hints_kept = store.hints.pending(report.victim)
 
     # The machine comes back with an empty disk: rebuild it from replicas and hints.
-    victim_path = root / "nodes" / f"{report.victim}.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{victim_path}{suffix}").unlink(missing_ok=True)
-    fresh = SQLiteBackend(victim_path, synchronous="NORMAL")
+    backends[report.victim].close()
+    farm.wipe(report.victim)
+    fresh = farm.open(report.victim)
     backends[report.victim] = fresh
     store.backends[names.index(report.victim)] = fresh
     say(f"  ! {report.victim} returns with an empty disk; restore_node rebuilds it")
@@ -163,10 +336,6 @@ def run_demo(
             if v != acked[k]:
                 report.lost.append(k)
     report.verified = len(keys) - len(set(report.lost))
-    for b in backends.values():
-        b.close()
-    store.hints.close()
-    return report
 
 
 def print_report(rep: DemoReport, say: Callable[[str], None] = print) -> None:
@@ -192,15 +361,3 @@ def print_report(rep: DemoReport, say: Callable[[str], None] = print) -> None:
     for label, value in rows:
         say(f"  {label:<{width}}  {value}")
     say(f"  {len(set(rep.lost))} orders lost" if rep.lost else "  0 orders lost")
-
-
-def terminal_progress(done: int, total: int) -> None:
-    """A one-line progress bar on stderr, only when it is a terminal."""
-    if not sys.stderr.isatty():
-        return
-    width = 30
-    filled = int(width * done / total)
-    sys.stderr.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} orders")
-    if done >= total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()

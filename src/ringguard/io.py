@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FORMATS", "assign_file", "detect_format"]
+__all__ = ["COMPRESSIONS", "FORMATS", "assign_file", "detect_format"]
 
 FORMATS = ("csv", "parquet", "arrow", "ndjson")
 _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".arrow": "arrow",
@@ -71,8 +71,33 @@ def _batches(path: str, fmt: str, batch_rows: int) -> Iterator[Any]:
         yield from pjson.read_json(path).to_batches(max_chunksize=batch_rows)
 
 
+COMPRESSIONS = ("none", "snappy", "lz4", "zstd", "gzip")
+_SAMPLE = 65_536  # rows of the first batch looked at to choose the Parquet encodings
+
+
+def _high_cardinality(pa: Any, batch: Any) -> set[str]:
+    """Columns of ``batch`` whose first rows are mostly distinct (keys, ids, free text):
+    Parquet dictionary encoding only costs time there (the writer builds a dictionary,
+    then falls back to plain), and min/max statistics of random strings prune nothing."""
+    import pyarrow.compute as pc
+
+    out = set()
+    head = batch.slice(0, _SAMPLE)
+    for name, col in zip(head.schema.names, head.columns, strict=True):
+        t = col.type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t)
+                or pa.types.is_binary(t) or pa.types.is_large_binary(t)
+                or pa.types.is_integer(t)):
+            continue
+        n = len(col)
+        if n >= 1024 and pc.count_distinct(col).as_py() > n // 2:
+            out.add(name)
+    return out
+
+
 class _Writer:
-    def __init__(self, path: str, fmt: str, schema: Any) -> None:
+    def __init__(self, path: str, fmt: str, schema: Any, *, compression: str | None = None,
+                 first: Any = None, plain: frozenset[str] = frozenset()) -> None:
         pa = _pa()
         self.fmt = fmt
         if fmt == "csv":
@@ -82,9 +107,15 @@ class _Writer:
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
-            self.w = pq.ParquetWriter(path, schema)
+            busy = _high_cardinality(pa, first) if first is not None else set()
+            dict_cols = [n for n in schema.names if n not in busy]
+            stats_cols = [n for n in schema.names if n not in busy and n not in plain]
+            self.w = pq.ParquetWriter(path, schema, compression=compression or "snappy",
+                                      use_dictionary=dict_cols, write_statistics=stats_cols)
         elif fmt == "arrow":
-            self.w = pa.ipc.new_file(path, schema)
+            opts = pa.ipc.IpcWriteOptions(
+                compression=None if compression in (None, "none") else compression)
+            self.w = pa.ipc.new_file(path, schema, options=opts)
         else:
             self.f = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
@@ -118,14 +149,29 @@ def assign_file(
     column: str = "node",
     batch_rows: int = 1 << 20,
     progress: Callable[[int], None] | None = None,
+    compression: str | None = None,
 ) -> int:
     """Copy ``src`` to ``dst`` adding the node of every row (and ``replicas`` columns).
+
+    ``compression`` applies to Parquet (default snappy) and Arrow IPC output (default
+    none): one of :data:`COMPRESSIONS`. Parquet output keeps dictionary encoding and
+    statistics for every column except those whose first 64k rows are mostly distinct
+    (unique keys, ids): there they cost time and buy nothing. The node columns are always
+    dictionary-encoded.
 
     Returns the number of rows. Raises ``KeyError`` naming the missing key column.
     """
     pa = _pa()
     fin = detect_format(src, in_format)
     fout = detect_format(dst, out_format if out_format else (in_format or None))
+    if compression is not None:
+        if compression not in COMPRESSIONS:
+            raise ValueError(f"compression: expected one of {', '.join(COMPRESSIONS)}, "
+                             f"got {compression!r}")
+        if fout not in ("parquet", "arrow"):
+            raise ValueError(f"compression: applies to parquet and arrow output, not {fout}")
+        if fout == "arrow" and compression not in ("none", "lz4", "zstd"):
+            raise ValueError("compression: arrow output takes none, lz4 or zstd")
     names = pa.array(list(placement.nodes), type=pa.string())
     writer: _Writer | None = None
     rows = 0
@@ -147,7 +193,9 @@ def assign_file(
                 fields.append(pa.field(column, cols[-1].type))
             out = pa.RecordBatch.from_arrays(cols, schema=pa.schema(fields))
             if writer is None:
-                writer = _Writer(os.fspath(dst), fout, out.schema)
+                added = frozenset(f.name for f in fields[batch.num_columns:])
+                writer = _Writer(os.fspath(dst), fout, out.schema, compression=compression,
+                                 first=batch, plain=added)
             writer.write(out)
             rows += out.num_rows
             if progress is not None:
