@@ -79,6 +79,7 @@ if TYPE_CHECKING:  # the lazily imported names, for type checkers and IDEs
         ReplicatedStore,
         ThresholdDetector,
     )
+    from .frame import assign_frame
 
 # Everything outside placement is imported on first use (PEP 562), so `import ringguard`
 # costs little more than importing NumPy: failover, backup, availability and the reference
@@ -123,6 +124,7 @@ _LAZY: dict[str, str] = {
     "ReplicatedStore": "failover",
     "ThresholdDetector": "failover",
     "RedisBackend": "backends.redis",
+    "assign_frame": "frame",
     "availability": "",
     "reference": "",
 }
@@ -196,6 +198,7 @@ __all__ = [
     "SimulationResult",
     "Transfer",
     "__version__",
+    "assign_frame",
     "availability",
     "availability_k_of_n",
     "backup_storage",
