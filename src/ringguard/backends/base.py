@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -99,6 +99,9 @@ class Records:
     values: list[bytes | None]
     epochs: np.ndarray
     seqs: np.ndarray
+    # Computed on first use and carried by take(): a batch split per node is hashed once.
+    _hashes: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _digests: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.keys)
@@ -107,6 +110,20 @@ class Records:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def hashes(self) -> np.ndarray:
+        """Key hash of each record (:func:`key_hashes`), computed once per batch."""
+        if self._hashes is None:
+            object.__setattr__(self, "_hashes", key_hashes(self.keys))
+        assert self._hashes is not None
+        return self._hashes
+
+    def digests(self) -> np.ndarray:
+        """Digest of each record (:func:`record_digests`), computed once per batch."""
+        if self._digests is None:
+            object.__setattr__(self, "_digests", record_digests(self))
+        assert self._digests is not None
+        return self._digests
 
     @classmethod
     def build(
@@ -141,7 +158,12 @@ class Records:
         ix = np.asarray(idx, dtype=np.int64)
         il = ix.tolist()
         return Records(
-            [self.keys[i] for i in il], [self.values[i] for i in il], self.epochs[ix], self.seqs[ix]
+            [self.keys[i] for i in il],
+            [self.values[i] for i in il],
+            self.epochs[ix],
+            self.seqs[ix],
+            None if self._hashes is None else self._hashes[ix],
+            None if self._digests is None else self._digests[ix],
         )
 
 

@@ -16,8 +16,6 @@ from .base import (
     bucket_of,
     check_batch_size,
     check_range,
-    key_hashes,
-    record_digests,
 )
 
 __all__ = ["MemoryBackend"]
@@ -84,8 +82,8 @@ class MemoryBackend(Backend):
         self._check()
         if not len(records):
             return 0
-        hashes = key_hashes(records.keys).tolist()
-        digests = record_digests(records).tolist()
+        hashes = records.hashes().tolist()
+        digests = records.digests().tolist()
         added_h: list[int] = []  # key hash of each applied record
         added_d: list[int] = []
         removed_h: list[int] = []  # key hash of each replaced record

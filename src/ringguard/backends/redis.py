@@ -1,13 +1,22 @@
-"""A node backend on a real Redis server (redis-py, pipelined batches).
+"""A node backend on a real Redis server (redis-py, one script call per chunk).
 
-Each record is a Redis hash ``<prefix><key>`` with fields ``ver`` (the version as a
-fixed-width ``epoch:seq`` string, so Lua compares it exactly as text — Lua numbers are
-doubles and would round 64-bit sequences), ``v`` (the value), ``d`` (1 for a tombstone) and
-``gh``/``gl`` (the record digest's 32-bit halves). A sorted set
-``ringguard-index:<prefix>`` lists the keys scored by ``key hash >> 11`` (53 bits, exact as
-a double) for range scans; a hash ``ringguard-digest:<prefix>`` holds per 16-bit range the
-count ``c<r>`` and digest sum as exact 32-bit halves ``h<r>``/``l<r>``. A chunk of records
-is applied by one Lua script call, atomically and last-writer-wins, digests included.
+Layout (format 2), for a backend with key prefix ``<p>``:
+
+* each record is a Redis string ``<p><key>`` holding ``value | ver | d | neg | x``: the
+  value bytes, then a 63-byte trailer: ``ver`` the version as fixed-width text
+  ``epoch:seq`` (20 + 1 + 20 digits, so Lua compares versions exactly as text — Lua numbers
+  are doubles and would round 64-bit sequences), ``d`` ``1`` for a tombstone else ``0``,
+  ``neg`` the negated record digest as signed decimal text padded to 20 characters (what
+  removing the record from its range digest adds) and ``x`` the digest's low byte;
+* ``ringguard-index:<p>``, a sorted set of the keys scored by ``key hash >> 11`` (53 bits,
+  exact as a double), serves range scans;
+* ``ringguard-digest:<p>``, a string of ``2**16`` pairs of big-endian 64-bit integers
+  (count, digest sum) maintained with ``BITFIELD ... OVERFLOW WRAP INCRBY i64``: the sums
+  wrap mod ``2**64`` exactly as the digest definition says, and Lua never does arithmetic
+  on them.
+
+A chunk of records is applied by one Lua script call (the records packed into a few
+arguments), atomically and last-writer-wins, digests included.
 """
 
 from __future__ import annotations
@@ -27,7 +36,6 @@ from .base import (
     check_batch_size,
     check_range,
     key_hashes,
-    record_digests,
 )
 
 __all__ = ["RedisBackend", "redact_url"]
@@ -35,12 +43,11 @@ __all__ = ["RedisBackend", "redact_url"]
 # One call applies a chunk of records, atomically and last-writer-wins. The records come
 # packed (few large arguments instead of several per record: argument handling is what
 # costs on both sides): ARGV[4] holds a fixed-width ASCII header per record, ARGV[5] the
-# keys back to back, ARGV[6] the values back to back. Header fields (widths): ver (41,
-# "epoch:seq" as 20+20 zero-padded digits, compared as text), d (1, '1' = tombstone),
-# gh/gl (10 each: high and low 32-bit halves of the record digest, decimal), score (16:
-# key hash >> 11, exact as a double), bucket (5: key hash >> 48), klen (5), vlen (10).
-# Digest sums per bucket are kept as two exact 32-bit halves with carries (h<b>, l<b>)
-# and a count (c<b>) in one hash: every intermediate stays far below 2**53.
+# keys back to back, ARGV[6] the values back to back. Header fields (1-based columns):
+# ver 1-41, d 42, pos 43-62 (record digest, signed, space-padded), neg 63-82 (its
+# negation), score 83-98 (key hash >> 11), bucket 99-103 (key hash >> 48), klen 104-108,
+# vlen 109-118, low byte of the digest 119.
+_W = 119
 _LWW = """
 local fence = redis.call('GET', KEYS[1])
 if ARGV[1] == '1' and fence and ARGV[2] < fence then
@@ -48,69 +55,52 @@ if ARGV[1] == '1' and fence and ARGV[2] < fence then
 end
 local pre, hdr, kb, vb = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local n = tonumber(ARGV[7])
-local sub, num = string.sub, tonumber
+local sub, num, match = string.sub, tonumber, string.match
 local kp, vp, applied = 1, 1, 0
-local acc, order = {}, {}
+local ops, nops = {}, 0
 for i = 0, n - 1 do
-  local o = i * 98
-  local kl = num(sub(hdr, o + 84, o + 88))
-  local vl = num(sub(hdr, o + 89, o + 98))
+  local o = i * 119
+  local kl = num(sub(hdr, o + 104, o + 108))
+  local vl = num(sub(hdr, o + 109, o + 118))
   local k = sub(kb, kp, kp + kl - 1)
   kp = kp + kl
-  local ver = sub(hdr, o + 1, o + 41)
   local rk = pre .. k
-  local cur = redis.call('HMGET', rk, 'ver', 'gh', 'gl')
-  if (not cur[1]) or ver > cur[1] then
-    local gh, gl, b = sub(hdr, o + 43, o + 52), sub(hdr, o + 53, o + 62), sub(hdr, o + 79, o + 83)
-    redis.call('HSET', rk, 'ver', ver, 'v', sub(vb, vp, vp + vl - 1), 'd', sub(hdr, o + 42, o + 42),
-               'gh', gh, 'gl', gl)
-    local a = acc[b]
-    if not a then
-      a = {0, 0, 0}
-      acc[b] = a
-      order[#order + 1] = b
-    end
-    a[2] = a[2] + num(gh)
-    a[3] = a[3] + num(gl)
-    if cur[1] then
-      a[2] = a[2] - num(cur[2])
-      a[3] = a[3] - num(cur[3])
+  local ver = sub(hdr, o + 1, o + 41)
+  -- Only the 63-byte trailer of the stored record comes back into Lua. The trailer is at
+  -- the end (ending in a byte of the digest) because Lua 5.1 interns every string and
+  -- hashes long ones from a sample of bytes taken from their end: strings that differ only
+  -- in their versions must differ there, or each string creation would walk a long
+  -- collision chain.
+  local cur = redis.call('GETRANGE', rk, -63, -1)
+  if cur == '' then
+    cur = false
+  end
+  if (not cur) or ver > sub(cur, 1, 41) then
+    redis.call('SET', rk, sub(vb, vp, vp + vl - 1) .. sub(hdr, o + 1, o + 42) ..
+               sub(hdr, o + 63, o + 82) .. sub(hdr, o + 119, o + 119))
+    local b = 2 * num(sub(hdr, o + 99, o + 103))
+    if cur then
+      ops[nops + 1], ops[nops + 2], ops[nops + 3] = 'INCRBY', 'i64', '#' .. (b + 1)
+      ops[nops + 4] = match(sub(cur, 43, 62), '%S+')
+      nops = nops + 4
     else
-      a[1] = a[1] + 1
-      redis.call('ZADD', KEYS[2], sub(hdr, o + 63, o + 78), k)
+      ops[nops + 1], ops[nops + 2], ops[nops + 3], ops[nops + 4] = 'INCRBY', 'i64', '#' .. b, 1
+      nops = nops + 4
+      redis.call('ZADD', KEYS[2], sub(hdr, o + 83, o + 98), k)
     end
+    ops[nops + 1], ops[nops + 2], ops[nops + 3] = 'INCRBY', 'i64', '#' .. (b + 1)
+    ops[nops + 4] = match(sub(hdr, o + 43, o + 62), '%S+')
+    nops = nops + 4
     applied = applied + 1
+    if nops >= 4000 then
+      redis.call('BITFIELD', KEYS[3], 'OVERFLOW', 'WRAP', unpack(ops, 1, nops))
+      nops = 0
+    end
   end
   vp = vp + vl
 end
-local step = 200
-for g = 1, #order, step do
-  local fields = {}
-  local last = math.min(g + step - 1, #order)
-  for j = g, last do
-    local b = order[j]
-    fields[#fields + 1] = 'c' .. b
-    fields[#fields + 1] = 'h' .. b
-    fields[#fields + 1] = 'l' .. b
-  end
-  local cur = redis.call('HMGET', KEYS[3], unpack(fields))
-  local out = {}
-  for j = g, last do
-    local a = acc[order[j]]
-    local x = 3 * (j - g)
-    local c = (num(cur[x + 1]) or 0) + a[1]
-    local l = (num(cur[x + 3]) or 0) + a[3]
-    local carry = math.floor(l / 4294967296)
-    l = l - carry * 4294967296
-    local h = ((num(cur[x + 2]) or 0) + a[2] + carry) % 4294967296
-    out[#out + 1] = fields[x + 1]
-    out[#out + 1] = string.format('%.0f', c)
-    out[#out + 1] = fields[x + 2]
-    out[#out + 1] = string.format('%.0f', h)
-    out[#out + 1] = fields[x + 3]
-    out[#out + 1] = string.format('%.0f', l)
-  end
-  redis.call('HSET', KEYS[3], unpack(out))
+if nops > 0 then
+  redis.call('BITFIELD', KEYS[3], 'OVERFLOW', 'WRAP', unpack(ops, 1, nops))
 end
 return applied
 """
@@ -121,8 +111,8 @@ if (not cur) or ARGV[1] > cur then
 end
 return 1
 """
-_CHUNK = 1000  # keys per script call / pipeline round trip
-_HEADER_WIDTH = 98
+_CHUNK = 2000  # records per script call / keys per MGET
+_TRAILER = 63  # ver 41, d 1, neg 20, one digest byte
 _POW10 = np.array([10**i for i in range(19, -1, -1)], dtype=np.uint64)
 
 
@@ -135,20 +125,30 @@ def _digits(x: np.ndarray, width: int) -> np.ndarray:
 def _pack(records: Records) -> tuple[bytes, bytes, bytes]:
     """The (header, keys, values) arguments of the write script for ``records``."""
     n = len(records)
-    h = key_hashes(records.keys)
-    dg = record_digests(records)
+    h = records.hashes()
+    dg = records.digests()
     vals = [b"" if v is None else v for v in records.values]
-    hdr = np.empty((n, _HEADER_WIDTH), dtype=np.uint8)
+    signed = b"".join(
+        [
+            b"%20d%20d" % pq
+            for pq in zip(
+                dg.view(np.int64).tolist(),
+                (np.uint64(0) - dg).view(np.int64).tolist(),
+                strict=True,
+            )
+        ]
+    )
+    hdr = np.empty((n, _W), dtype=np.uint8)
     hdr[:, 0:20] = _digits(records.epochs, 20)
     hdr[:, 20] = ord(":")
     hdr[:, 21:41] = _digits(records.seqs, 20)
     hdr[:, 41] = np.array([v is None for v in records.values], dtype=np.uint8) + ord("0")
-    hdr[:, 42:52] = _digits(dg >> np.uint64(32), 10)
-    hdr[:, 52:62] = _digits(dg & np.uint64(0xFFFFFFFF), 10)
-    hdr[:, 62:78] = _digits(h >> np.uint64(11), 16)
-    hdr[:, 78:83] = _digits(h >> np.uint64(64 - DIGEST_BITS), 5)
-    hdr[:, 83:88] = _digits(np.fromiter(map(len, records.keys), dtype=np.uint64, count=n), 5)
-    hdr[:, 88:98] = _digits(np.fromiter(map(len, vals), dtype=np.uint64, count=n), 10)
+    hdr[:, 42:82] = np.frombuffer(signed, dtype=np.uint8).reshape(n, 40)
+    hdr[:, 82:98] = _digits(h >> np.uint64(11), 16)
+    hdr[:, 98:103] = _digits(h >> np.uint64(64 - DIGEST_BITS), 5)
+    hdr[:, 103:108] = _digits(np.fromiter(map(len, records.keys), dtype=np.uint64, count=n), 5)
+    hdr[:, 108:118] = _digits(np.fromiter(map(len, vals), dtype=np.uint64, count=n), 10)
+    hdr[:, 118] = (dg & np.uint64(0xFF)).astype(np.uint8)
     return hdr.tobytes(), b"".join(records.keys), b"".join(vals)
 
 
@@ -245,24 +245,24 @@ class RedisBackend(Backend):
     def read(self, keys: Sequence[bytes]) -> Records:
         ks = list(keys)
         rows: list[Any] = []
+        p = self._prefix
         try:
             for i in range(0, len(ks), _CHUNK):
-                pipe = self._client.pipeline(transaction=False)
-                for k in ks[i : i + _CHUNK]:
-                    pipe.hmget(self._prefix + k, "ver", "v", "d")
-                rows += pipe.execute()
+                rows += self._client.mget([p + k for k in ks[i : i + _CHUNK]])
         except self._errors as exc:
             raise self._fail("read", exc) from exc
         values: list[bytes | None] = []
         epochs = np.full(len(ks), -1, dtype=np.int64)
         seqs = np.full(len(ks), -1, dtype=np.int64)
-        for j, (ver, v, d) in enumerate(rows):
-            if ver is None:
+        for j, raw in enumerate(rows):
+            if raw is None:
                 values.append(None)
                 continue
-            e, s = ver.split(b":")
-            epochs[j], seqs[j] = int(e), int(s)
-            values.append(None if d == b"1" else bytes(v))
+            t = len(raw) - _TRAILER
+            if t < 0 or raw[t + 20 : t + 21] != b":":
+                raise BackendError(f"{self.url}: record {ks[j]!r} is not in ringguard's format")
+            epochs[j], seqs[j] = int(raw[t : t + 20]), int(raw[t + 21 : t + 41])
+            values.append(None if raw[t + 41 : t + 42] == b"1" else bytes(raw[:t]))
         return Records(ks, values, epochs, seqs)
 
     def scan_range(self, lo: int, hi: int, batch_size: int = 10_000) -> Iterator[Records]:
@@ -301,15 +301,19 @@ class RedisBackend(Backend):
 
     def _digests(self) -> tuple[np.ndarray, np.ndarray]:
         try:
-            got: dict[bytes, bytes] = self._client.hgetall(self._digest_key)  # type: ignore
+            raw: bytes | None = self._client.get(self._digest_key)  # type: ignore[assignment]
         except self._errors as exc:
             raise self._fail("digests", exc) from exc
         n = 2**DIGEST_BITS
-        parts = np.zeros((3, n), dtype=np.uint64)
-        row = {ord("c"): 0, ord("h"): 1, ord("l"): 2}
-        for f, v in got.items():
-            parts[row[f[0]], int(f[1:])] = int(v)
-        return parts[0], (parts[1] << np.uint64(32)) + parts[2]
+        pairs = np.zeros(2 * n, dtype=np.uint64)
+        if raw:
+            if len(raw) > 16 * n:
+                raise BackendError(f"{self.url}: the digest string is {len(raw)} bytes")
+            m = len(raw) // 8
+            pairs[:m] = np.frombuffer(raw[: 8 * m], dtype=">u8")
+            if len(raw) % 8:  # BITFIELD grows the string to the last byte it wrote
+                pairs[m] = int.from_bytes(raw[8 * m :].ljust(8, b"\0"), "big")
+        return pairs[0::2].copy(), pairs[1::2].copy()
 
     def count(self) -> int:
         try:

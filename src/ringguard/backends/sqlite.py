@@ -29,7 +29,6 @@ from .base import (
     check_batch_size,
     check_range,
     key_hashes,
-    record_digests,
 )
 
 __all__ = ["SQLiteBackend"]
@@ -112,6 +111,9 @@ class SQLiteBackend(Backend):
         transactions on power loss (never on a process crash).
     timeout_s
         How long a call waits for a lock held by another connection.
+    cache_mib
+        SQLite page cache of the connection, in MiB (default 64: a node's working set
+        stays in memory; SQLite's own default is 2).
 
     Examples
     --------
@@ -124,10 +126,17 @@ class SQLiteBackend(Backend):
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, synchronous: str = "FULL", timeout_s: float = 5.0
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "FULL",
+        timeout_s: float = 5.0,
+        cache_mib: int = 64,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError(f"synchronous: expected FULL, NORMAL or EXTRA, got {synchronous!r}")
+        if isinstance(cache_mib, bool) or not isinstance(cache_mib, int) or cache_mib < 1:
+            raise ValueError(f"cache_mib: expected an int >= 1, got {cache_mib!r}")
         self.path = os.fspath(path)
         self.name = os.path.basename(self.path)
         self._lock = threading.Lock()
@@ -140,6 +149,7 @@ class SQLiteBackend(Backend):
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
             self._init_schema(self._db)
         except sqlite3.Error as exc:
             raise BackendError(f"{self.path}: cannot open ({exc})") from exc
@@ -192,12 +202,12 @@ class SQLiteBackend(Backend):
     @staticmethod
     def _rows(records: Records) -> zip[tuple[int, bytes, bytes | None, int, int, int]]:
         return zip(
-            _signed_hashes(records.keys).tolist(),
+            (records.hashes() ^ _FLIP).view(np.int64).tolist(),
             records.keys,
             records.values,
             records.epochs.tolist(),
             records.seqs.tolist(),
-            record_digests(records).view(np.int64).tolist(),
+            records.digests().view(np.int64).tolist(),
             strict=True,
         )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -197,6 +198,8 @@ class ReplicatedStore:
         self._last_seq = 0
         self._owners: RangeOwners | None = None
         self._owners_for: object = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def _seqs(self, n: int) -> np.ndarray:
         """Strictly increasing sequence numbers (wall-clock based, so they keep growing
@@ -231,35 +234,35 @@ class ReplicatedStore:
         route = self.cluster.route(kb, view=view)
         view = route.view
         records = Records.build(kb, list(values), view.version, self._seqs(len(kb)))
+        records.hashes()  # once for the batch: the per-node parts carry their slices
+        records.digests()
         acks = np.zeros(len(kb), dtype=np.int64)
         hinted: set[str] = set()
+        # One group per node over every replica column (a key appears at most once per
+        # node): each node gets one backend call per batch, all nodes concurrently.
         prefs = route.replicas
-        for j in range(prefs.shape[1]):
-            col = prefs[:, j]
-            order = np.argsort(col, kind="stable")
-            bounds = np.flatnonzero(np.diff(col[order])) + 1
-            for idx in np.split(order, bounds):
-                node = int(col[idx[0]])
-                batch = records.take(idx)
-                name = view.nodes[node]
-                state = view.states[node]
-                if state in (NodeState.UP, NodeState.SUSPECT, NodeState.CATCHING_UP):
-                    try:
-                        self.backends[node].write(batch, fenced=True)
-                    except StaleEpochError:
-                        self.hints.append(name, batch)  # routed under an old view
-                        hinted.add(name)
-                        continue
-                    except BackendError as exc:
-                        self.cluster.mark_down(name, reason=f"write failed: {exc}")
-                        self.hints.append(name, batch)
-                        hinted.add(name)
-                        continue
-                    if state is not NodeState.CATCHING_UP:
-                        acks[idx] += 1
-                else:
-                    self.hints.append(name, batch)
-                    hinted.add(name)
+        flat = prefs.ravel()
+        order = np.argsort(flat, kind="stable")
+        bounds = np.flatnonzero(np.diff(flat[order])) + 1
+        writes: list[tuple[int, np.ndarray, Records]] = []
+        for grp in np.split(order, bounds):
+            node = int(flat[grp[0]])
+            idx = grp // prefs.shape[1]  # key positions
+            batch = records.take(idx)
+            if view.states[node] in (NodeState.UP, NodeState.SUSPECT, NodeState.CATCHING_UP):
+                writes.append((node, idx, batch))
+            else:
+                self.hints.append(view.nodes[node], batch)
+                hinted.add(view.nodes[node])
+        for (node, idx, batch), exc in zip(writes, self._write_all(writes), strict=True):
+            name = view.nodes[node]
+            if isinstance(exc, BackendError) and not isinstance(exc, StaleEpochError):
+                self.cluster.mark_down(name, reason=f"write failed: {exc}")
+            if exc is not None:  # refused (routed under an old view) or failed: hint it
+                self.hints.append(name, batch)
+                hinted.add(name)
+            elif view.states[node] is not NodeState.CATCHING_UP:
+                acks[idx] += 1
         # A node may have finished recovering while this batch (routed under an older view)
         # was hinting it: replay now, or those hints would wait for its next recovery.
         for name in hinted:
@@ -278,6 +281,36 @@ class ReplicatedStore:
                 len(kb) - len(bad),
             )
         return len(kb)
+
+    def _write_all(
+        self, writes: list[tuple[int, np.ndarray, Records]]
+    ) -> list[BackendError | None]:
+        """Fenced writes of each ``(node, _, records)``, concurrently; per write ``None``
+        or the :class:`BackendError` it raised (other exceptions propagate)."""
+
+        def one(w: tuple[int, np.ndarray, Records]) -> BackendError | None:
+            try:
+                self.backends[w[0]].write(w[2], fenced=True)
+            except BackendError as exc:
+                return exc
+            return None
+
+        if len(writes) <= 1:
+            return [one(w) for w in writes]
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=min(len(self.backends), 16), thread_name_prefix="ringguard-store"
+                )
+            pool = self._pool
+        return list(pool.map(one, writes))
+
+    def close(self) -> None:
+        """Stop the store's writer threads (idempotent; backends and hints stay open)."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
 
     def delete_many(self, keys: Sequence[Any]) -> int:
         """Delete ``keys`` (versioned tombstones, so replicas converge); return acked count."""
