@@ -104,6 +104,27 @@ if nops > 0 then
 end
 return applied
 """
+# One page of a range scan: the keys of the index with scores in [ARGV[1], ARGV[2]] from
+# offset ARGV[3], at most ARGV[4], and their stored records, returned as [count, lengths,
+# data]: lengths holds "klen(5) rlen(10)" per key, data the keys and records back to back
+# (one reply element per page instead of three per record: parsing replies in redis-py
+# is what costs). A record missing from the keyspace gets rlen 9999999999.
+_FETCH = """
+local ks = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', ARGV[3], ARGV[4])
+local pre = ARGV[5]
+local lens, data = {}, {}
+for i, k in ipairs(ks) do
+  local r = redis.call('GET', pre .. k)
+  data[#data + 1] = k
+  if r then
+    lens[i] = string.format('%05d%010d', #k, #r)
+    data[#data + 1] = r
+  else
+    lens[i] = string.format('%05d9999999999', #k)
+  end
+end
+return {#ks, table.concat(lens), table.concat(data)}
+"""
 _SET_FENCE = """
 local cur = redis.call('GET', KEYS[1])
 if (not cur) or ARGV[1] > cur then
@@ -150,6 +171,27 @@ def _pack(records: Records) -> tuple[bytes, bytes, bytes]:
     hdr[:, 108:118] = _digits(np.fromiter(map(len, vals), dtype=np.uint64, count=n), 10)
     hdr[:, 118] = (dg & np.uint64(0xFF)).astype(np.uint8)
     return hdr.tobytes(), b"".join(records.keys), b"".join(vals)
+
+
+def _unpack_fetch(lens: bytes, data: bytes, n: int) -> tuple[list[bytes], list[bytes | None]]:
+    """Keys and stored records (None: missing) of a ``_FETCH`` reply."""
+    if len(lens) != 15 * n:
+        raise BackendError(f"scan: malformed reply ({len(lens)} length bytes for {n} keys)")
+    keys: list[bytes] = []
+    raws: list[bytes | None] = []
+    pos = 0
+    for i in range(0, 15 * n, 15):
+        kl, rl = int(lens[i : i + 5]), int(lens[i + 5 : i + 15])
+        keys.append(data[pos : pos + kl])
+        pos += kl
+        if rl == 9_999_999_999:
+            raws.append(None)
+        else:
+            raws.append(data[pos : pos + rl])
+            pos += rl
+    if pos != len(data):
+        raise BackendError("scan: malformed reply (data length)")
+    return keys, raws
 
 
 def redact_url(url: str) -> str:
@@ -200,6 +242,7 @@ class RedisBackend(Backend):
         )
         self._script = self._client.register_script(_LWW)
         self._set_fence = self._client.register_script(_SET_FENCE)
+        self._scan_script = self._client.register_script(_FETCH)
         # Outside the record namespace (<prefix><key>) for the usual prefixes.
         self._fence_key = b"ringguard-fence:" + self._prefix
         self._index_key = b"ringguard-index:" + self._prefix
@@ -251,6 +294,10 @@ class RedisBackend(Backend):
                 rows += self._client.mget([p + k for k in ks[i : i + _CHUNK]])
         except self._errors as exc:
             raise self._fail("read", exc) from exc
+        return self._records(ks, rows)
+
+    def _records(self, ks: list[bytes], rows: Sequence[bytes | None]) -> Records:
+        """Records from stored strings (``None``: absent)."""
         values: list[bytes | None] = []
         epochs = np.full(len(ks), -1, dtype=np.int64)
         seqs = np.full(len(ks), -1, dtype=np.int64)
@@ -273,30 +320,33 @@ class RedisBackend(Backend):
     def _scan(self, lo: int, hi: int, batch_size: int) -> Iterator[Records]:
         if lo >= hi:
             return
-        # The index scores keys by hash >> 11: select by score, then filter exact hashes.
+        # The index scores keys by hash >> 11: select by score (server side, one script
+        # call per page returning the keys and records packed), then filter exact hashes.
         # Pages resume at the last score seen, skipping the members of that score already
         # returned (members of one score come in a fixed, byte-wise order).
         score, top, skip = lo >> 11, (hi - 1) >> 11, 0
         while True:
             try:
-                rows: list[Any] = self._client.zrangebyscore(
-                    self._index_key, score, top, start=skip, num=batch_size, withscores=True
+                got: list[bytes] = self._scan_script(
+                    keys=[self._index_key], args=[score, top, skip, batch_size, self._prefix]
                 )
             except self._errors as exc:
                 raise self._fail("scan", exc) from exc
-            if not rows:
+            n = int(got[0])
+            if n == 0:
                 return
-            keys = [bytes(k) for k, _ in rows]
-            last = int(rows[-1][1])
-            same = sum(int(s) == last for _, s in rows)
+            keys, raws = _unpack_fetch(bytes(got[1]), bytes(got[2]), n)
+            h = key_hashes(keys)
+            sc = h >> np.uint64(11)
+            last = int(sc[-1])
+            same = int((sc == sc[-1]).sum())
             skip = (skip if last == score else 0) + same
             score = last
-            h = key_hashes(keys)
             inside = np.flatnonzero((h >= np.uint64(lo)) & (h <= np.uint64(hi - 1)))
             if len(inside):
-                order = inside[np.argsort(h[inside], kind="stable")]
-                yield self.read([keys[j] for j in order.tolist()])
-            if len(rows) < batch_size:
+                order = inside[np.argsort(h[inside], kind="stable")].tolist()
+                yield self._records([keys[j] for j in order], [raws[j] for j in order])
+            if n < batch_size:
                 return
 
     def _digests(self) -> tuple[np.ndarray, np.ndarray]:

@@ -100,6 +100,7 @@ class RecoveryReport:
 
 
 _LEVELS = (4, 8, 12, DIGEST_BITS)  # range resolutions of the anti-entropy descent
+_GAP_RECORDS = 256  # anti-entropy reads across gaps of at most this many records
 
 
 @dataclass
@@ -462,8 +463,8 @@ class ReplicatedStore:
             out.compared += int(mixed.sum())
             scan = live | differ_mixed
             out.scanned += int(scan.sum())
-            empty = (dc_t == 0) & (dc_o == 0)
-            self._sync_ranges(target, j, np.flatnonzero(scan), empty, batch_size, out)
+            counts = dc_t.astype(np.int64) + dc_o.astype(np.int64)
+            self._sync_ranges(target, j, np.flatnonzero(scan), counts, batch_size, out)
         return out
 
     def _sync_ranges(
@@ -471,21 +472,25 @@ class ReplicatedStore:
         a: int,
         b: int,
         ranges: np.ndarray,
-        empty: np.ndarray,
+        counts: np.ndarray,
         batch_size: int,
         out: _AntiEntropy,
     ) -> None:
         """Exchange newer records between nodes ``a`` and ``b`` over the finest ``ranges``
         (sorted), for the keys whose preference list holds both.
 
-        Ranges to scan that are separated only by ranges empty on both sides (``empty``)
-        are read in one scan; copies are written in batches of ``batch_size``.
+        ``counts`` are the records per finest range on both sides together: ranges to scan
+        separated by fewer than ``_GAP_RECORDS`` records are read in one scan (a call
+        costs more than reading a few records the placement filter then drops). Copies are
+        written in batches of ``batch_size``.
         """
         if not len(ranges):
             return
         width = 1 << (64 - DIGEST_BITS)
-        blockers = np.cumsum(~(empty | np.isin(np.arange(len(empty)), ranges)))
-        breaks = np.flatnonzero(blockers[ranges[1:]] != blockers[ranges[:-1]]) + 1
+        gap = np.asarray(counts, dtype=np.int64).copy()
+        gap[ranges] = 0
+        cum = np.cumsum(gap)
+        breaks = np.flatnonzero(cum[ranges[1:]] - cum[ranges[:-1]] > _GAP_RECORDS) + 1
         pending: dict[int, list[Records]] = {a: [], b: []}
         touched: set[int] = set()
 
