@@ -44,6 +44,8 @@ class MemoryBackend(Backend):
         self.name = name
         # key -> (value, epoch, seq, key hash, record digest)
         self._data: dict[bytes, tuple[bytes | None, int, int, int, int]] = {}
+        # finest range -> keys in it, so a range scan touches only its ranges
+        self._ranges: dict[int, set[bytes]] = {}
         self._counts = np.zeros(2**DIGEST_BITS, dtype=np.uint64)
         self._sums = np.zeros(2**DIGEST_BITS, dtype=np.uint64)
         self._lock = threading.Lock()
@@ -62,6 +64,7 @@ class MemoryBackend(Backend):
         """Lose every record (a disk loss)."""
         with self._lock:
             self._data.clear()
+            self._ranges.clear()
             self._counts[:] = 0
             self._sums[:] = 0
 
@@ -89,6 +92,8 @@ class MemoryBackend(Backend):
         removed_h: list[int] = []  # key hash of each replaced record
         removed_d: list[int] = []
         data = self._data
+        ranges = self._ranges
+        shift = 64 - DIGEST_BITS
         with self._lock:
             if fenced and int(records.epochs.min()) < self._fence:
                 raise StaleEpochError(
@@ -112,6 +117,8 @@ class MemoryBackend(Backend):
                     if old is not None:
                         removed_h.append(old[3])
                         removed_d.append(old[4])
+                    else:
+                        ranges.setdefault(h >> shift, set()).add(k)
             if added_h:
                 b = bucket_of(np.array(added_h, dtype=np.uint64))
                 np.add.at(self._counts, b, np.uint64(1))
@@ -137,8 +144,16 @@ class MemoryBackend(Backend):
         self._check()
         lo, hi = check_range(lo, hi)
         batch_size = check_batch_size(batch_size)
+        if lo >= hi:
+            return iter(())
+        shift = 64 - DIGEST_BITS
         with self._lock:
-            found = sorted((r[3], k) for k, r in self._data.items() if lo <= r[3] < hi)
+            cand = [
+                k
+                for r in range(lo >> shift, ((hi - 1) >> shift) + 1)
+                for k in self._ranges.get(r, ())
+            ]
+            found = sorted((h, k) for k in cand if lo <= (h := self._data[k][3]) < hi)
         return self._batches([k for _, k in found], batch_size)
 
     def _batches(self, keys: list[bytes], batch_size: int) -> Iterator[Records]:
