@@ -148,6 +148,8 @@ def test_a_hanging_probe_is_a_failure_with_a_reason() -> None:
     assert cluster.state("c") is NodeState.DOWN
     assert "timed out" in events[0].reason or "hanging" in events[0].reason
     hb.release.set()
+    print(f"OBSERVED F14: hanging probe -> {[e.kind for e in events]} within "
+          f"{time.monotonic() - t0:.2f} s, reason {events[0].reason!r}")
 
 
 def test_a_flapping_node_fails_over_at_most_once_per_hold_down() -> None:
@@ -162,6 +164,7 @@ def test_a_flapping_node_fails_over_at_most_once_per_hold_down() -> None:
         mon.step()
     downs = [e for e in events if e.node == "a" and e.kind == "down"]
     assert 1 <= len(downs) <= 40 // 10
+    print(f"OBSERVED flapping (monitor): {len(downs)} failovers in 40 s, hold-down 10 s")
 
 
 def test_every_node_down_then_back() -> None:
@@ -179,6 +182,7 @@ def test_every_node_down_then_back() -> None:
         clock.t += 1
         mon.step()
     assert all(cluster.state(n) is NodeState.UP for n in cluster.nodes)
+    print("OBSERVED F16: every node DOWN, route -1 for every key; all back UP after 2 probes")
 
 
 def test_background_thread_starts_and_stops() -> None:

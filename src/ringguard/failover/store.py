@@ -13,15 +13,26 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..backends.base import Backend, BackendError, Records, StaleEpochError
+from ..backends.base import (
+    DIGEST_BITS,
+    Backend,
+    BackendError,
+    Records,
+    StaleEpochError,
+    bucket_of,
+    fold_digests,
+    key_hashes,
+)
 from ..errors import RingGuardError
 from .cluster import Cluster, HealthView, NodeState
 from .hints import HintLog
+from .ranges import RangeOwners, range_owners
 
 __all__ = ["NoHealthyReplica", "QuorumError", "RecoveryReport", "ReplicatedStore"]
 
@@ -57,12 +68,64 @@ class NoHealthyReplica(RingGuardError):
 
 @dataclass(frozen=True)
 class RecoveryReport:
-    """What :meth:`ReplicatedStore.recover` did for one node."""
+    """What :meth:`ReplicatedStore.recover` did for one node.
+
+    Attributes
+    ----------
+    node : str
+    hints_replayed : int
+        Hints stored by the node (replays of records it already had count too).
+    records_copied : int
+        Records anti-entropy copied to the node (newer on another replica).
+    seconds : float
+    records_pushed : int
+        Records anti-entropy copied from the node to another replica (newer on the node).
+    ranges_compared : int
+        Range digests compared, summed over the levels of the descent and the replicas.
+    ranges_scanned : int
+        Finest ranges (``2**16`` of the hash space) whose records were read because their
+        digests differed, summed over the replicas.
+    ranges_copied : int
+        Of those, ranges in which at least one record was copied (either direction).
+    """
 
     node: str
     hints_replayed: int
     records_copied: int
     seconds: float
+    records_pushed: int = 0
+    ranges_compared: int = 0
+    ranges_scanned: int = 0
+    ranges_copied: int = 0
+
+
+_LEVELS = (4, 8, 12, DIGEST_BITS)  # range resolutions of the anti-entropy descent
+_GAP_RECORDS = 256  # anti-entropy reads across gaps of at most this many records
+
+
+@dataclass
+class _AntiEntropy:
+    copied: int = 0
+    pushed: int = 0
+    compared: int = 0
+    scanned: int = 0
+    ranges_copied: int = 0
+
+
+def _concat(batches: list[Records]) -> Records:
+    """One Records of several."""
+    keys: list[bytes] = []
+    values: list[bytes | None] = []
+    epochs: list[np.ndarray] = []
+    seqs: list[np.ndarray] = []
+    for r in batches:
+        keys += r.keys
+        values += r.values
+        epochs.append(r.epochs)
+        seqs.append(r.seqs)
+    if not keys:
+        return Records([], [], np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+    return Records(keys, values, np.concatenate(epochs), np.concatenate(seqs))
 
 
 def _key_bytes(keys: Sequence[Any]) -> list[bytes]:
@@ -134,6 +197,10 @@ class ReplicatedStore:
         self.hints = hints if hints is not None else HintLog()
         self._seq_lock = threading.Lock()
         self._last_seq = 0
+        self._owners: RangeOwners | None = None
+        self._owners_for: object = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def _seqs(self, n: int) -> np.ndarray:
         """Strictly increasing sequence numbers (wall-clock based, so they keep growing
@@ -168,35 +235,35 @@ class ReplicatedStore:
         route = self.cluster.route(kb, view=view)
         view = route.view
         records = Records.build(kb, list(values), view.version, self._seqs(len(kb)))
+        records.hashes()  # once for the batch: the per-node parts carry their slices
+        records.digests()
         acks = np.zeros(len(kb), dtype=np.int64)
         hinted: set[str] = set()
+        # One group per node over every replica column (a key appears at most once per
+        # node): each node gets one backend call per batch, all nodes concurrently.
         prefs = route.replicas
-        for j in range(prefs.shape[1]):
-            col = prefs[:, j]
-            order = np.argsort(col, kind="stable")
-            bounds = np.flatnonzero(np.diff(col[order])) + 1
-            for idx in np.split(order, bounds):
-                node = int(col[idx[0]])
-                batch = records.take(idx)
-                name = view.nodes[node]
-                state = view.states[node]
-                if state in (NodeState.UP, NodeState.SUSPECT, NodeState.CATCHING_UP):
-                    try:
-                        self.backends[node].write(batch, fenced=True)
-                    except StaleEpochError:
-                        self.hints.append(name, batch)  # routed under an old view
-                        hinted.add(name)
-                        continue
-                    except BackendError as exc:
-                        self.cluster.mark_down(name, reason=f"write failed: {exc}")
-                        self.hints.append(name, batch)
-                        hinted.add(name)
-                        continue
-                    if state is not NodeState.CATCHING_UP:
-                        acks[idx] += 1
-                else:
-                    self.hints.append(name, batch)
-                    hinted.add(name)
+        flat = prefs.ravel()
+        order = np.argsort(flat, kind="stable")
+        bounds = np.flatnonzero(np.diff(flat[order])) + 1
+        writes: list[tuple[int, np.ndarray, Records]] = []
+        for grp in np.split(order, bounds):
+            node = int(flat[grp[0]])
+            idx = grp // prefs.shape[1]  # key positions
+            batch = records.take(idx)
+            if view.states[node] in (NodeState.UP, NodeState.SUSPECT, NodeState.CATCHING_UP):
+                writes.append((node, idx, batch))
+            else:
+                self.hints.append(view.nodes[node], batch)
+                hinted.add(view.nodes[node])
+        for (node, idx, batch), exc in zip(writes, self._write_all(writes), strict=True):
+            name = view.nodes[node]
+            if isinstance(exc, BackendError) and not isinstance(exc, StaleEpochError):
+                self.cluster.mark_down(name, reason=f"write failed: {exc}")
+            if exc is not None:  # refused (routed under an old view) or failed: hint it
+                self.hints.append(name, batch)
+                hinted.add(name)
+            elif view.states[node] is not NodeState.CATCHING_UP:
+                acks[idx] += 1
         # A node may have finished recovering while this batch (routed under an older view)
         # was hinting it: replay now, or those hints would wait for its next recovery.
         for name in hinted:
@@ -215,6 +282,36 @@ class ReplicatedStore:
                 len(kb) - len(bad),
             )
         return len(kb)
+
+    def _write_all(
+        self, writes: list[tuple[int, np.ndarray, Records]]
+    ) -> list[BackendError | None]:
+        """Fenced writes of each ``(node, _, records)``, concurrently; per write ``None``
+        or the :class:`BackendError` it raised (other exceptions propagate)."""
+
+        def one(w: tuple[int, np.ndarray, Records]) -> BackendError | None:
+            try:
+                self.backends[w[0]].write(w[2], fenced=True)
+            except BackendError as exc:
+                return exc
+            return None
+
+        if len(writes) <= 1:
+            return [one(w) for w in writes]
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=min(len(self.backends), 16), thread_name_prefix="ringguard-store"
+                )
+            pool = self._pool
+        return list(pool.map(one, writes))
+
+    def close(self) -> None:
+        """Stop the store's writer threads (idempotent; backends and hints stay open)."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
 
     def delete_many(self, keys: Sequence[Any]) -> int:
         """Delete ``keys`` (versioned tombstones, so replicas converge); return acked count."""
@@ -274,10 +371,17 @@ class ReplicatedStore:
     # ---- recovery -----------------------------------------------------------------------
 
     def recover(self, node: str, *, batch_size: int = 10_000) -> RecoveryReport:
-        """Bring ``node`` back: ``CATCHING_UP``, replay its hints, copy from the other
-        replicas every record it should hold and lacks (or holds older), then ``UP``.
+        """Bring ``node`` back: ``CATCHING_UP``, replay its hints, anti-entropy against the
+        other replicas, then ``UP``.
 
-        A node whose storage was wiped is rebuilt entirely from the surviving replicas.
+        Anti-entropy compares range digests (:meth:`Backend.range_digests`) of the node
+        with those of every other acting node, over the key-hash ranges whose keys both
+        hold (see :mod:`ringguard.failover.ranges`): coarse ranges first (``2**4``), then
+        only inside the ones that differ (``2**8``, ``2**12``, ``2**16``). Only the finest
+        ranges whose digests differ are scanned, on both sides, and each record goes to
+        the side that holds it older or lacks it (last-writer-wins, so concurrent writes
+        are never undone). A node whose storage was wiped has empty digests: every range
+        it shares with a replica differs, and it is rebuilt from them.
         """
         t0 = time.monotonic()
         i = self.cluster.nodes.index(node) if node in self.cluster.nodes else -1
@@ -288,38 +392,157 @@ class ReplicatedStore:
         self.cluster.mark_catching_up(node, reason="recovery started")
         backend.set_fence(self.cluster.epoch)  # batches routed before now are refused
         replayed = self.hints.replay(node, backend, batch_size=batch_size)
-        copied = self._anti_entropy(i, batch_size)
+        ae = self._anti_entropy(i, batch_size)
         replayed += self.hints.replay(node, backend, batch_size=batch_size)
         # Only if nothing marked it down meanwhile (a failed write during the recovery).
         self.cluster.mark_up(
             node,
-            reason=f"recovered: {replayed} hints, {copied} records",
+            reason=(
+                f"recovered: {replayed} hints, {ae.copied} records copied, {ae.pushed} "
+                f"pushed, {ae.scanned} of {ae.compared} compared ranges scanned"
+            ),
             expect=NodeState.CATCHING_UP,
         )
-        return RecoveryReport(node, replayed, copied, time.monotonic() - t0)
+        return RecoveryReport(
+            node,
+            replayed,
+            ae.copied,
+            time.monotonic() - t0,
+            records_pushed=ae.pushed,
+            ranges_compared=ae.compared,
+            ranges_scanned=ae.scanned,
+            ranges_copied=ae.ranges_copied,
+        )
 
-    def _anti_entropy(self, target: int, batch_size: int) -> int:
-        """Copy to ``target`` the newer records of every key it is a replica of."""
-        copied = 0
+    def _range_owners(self) -> RangeOwners | None:
+        placement = self.cluster.placement
+        if self._owners_for is not placement:
+            self._owners = range_owners(placement, self.cluster.replication)
+            self._owners_for = placement
+        return self._owners
+
+    def _anti_entropy(self, target: int, batch_size: int) -> _AntiEntropy:
+        """Digest-driven anti-entropy between ``target`` and every other acting node."""
+        out = _AntiEntropy()
         view = self.cluster.view
-        for j, src in enumerate(self.backends):
+        owners = self._range_owners()
+        mine = self.backends[target]
+        nr = 2**DIGEST_BITS
+        for j, other in enumerate(self.backends):
             if j == target or not view.acting[j]:
                 continue
             try:
-                batches = list(src.scan(batch_size))
+                dc_o, ds_o = other.range_digests(DIGEST_BITS)
             except BackendError:
                 continue
-            for recs in batches:
-                prefs = self.cluster.placement.replicas(recs.keys, self.cluster.replication)
-                mine = np.flatnonzero((np.asarray(prefs) == target).any(axis=1))
-                if not len(mine):
-                    continue
-                cand = recs.take(mine)
-                have = self.backends[target].read(cand.keys)
-                stale = np.flatnonzero(
-                    (cand.epochs > have.epochs)
-                    | ((cand.epochs == have.epochs) & (cand.seqs > have.seqs))
+            # Fetched again for each replica: syncing with the previous one changed them.
+            dc_t, ds_t = mine.range_digests(DIGEST_BITS)
+            if owners is not None:
+                co = owners.co_owned(target, j)
+                mixed = ~owners.pure
+            else:
+                co = np.zeros(nr, dtype=bool)
+                mixed = np.ones(nr, dtype=bool)
+            # Ranges both should hold in full: descend coarse to fine over digests masked
+            # to those ranges (equal masks on both sides, so equal data = equal digests).
+            mc_t, ms_t = np.where(co, dc_t, 0), np.where(co, ds_t, 0)
+            mc_o, ms_o = np.where(co, dc_o, 0), np.where(co, ds_o, 0)
+            live = np.ones(1, dtype=bool)  # ranges to compare at the current level
+            prev = 0
+            for bits in _LEVELS:
+                live = np.repeat(live, 2 ** (bits - prev))
+                prev = bits
+                ct, st = fold_digests(mc_t, ms_t, bits)
+                co_, so_ = fold_digests(mc_o, ms_o, bits)
+                relevant = live & co.reshape(2**bits, -1).any(axis=1)
+                out.compared += int(relevant.sum())
+                live = relevant & ((ct != co_) | (st != so_))
+            # Mixed ranges (keys with different preference lists): compared at the finest
+            # level on raw digests; where they differ, the scan filters keys by placement.
+            differ_mixed = mixed & ((dc_t != dc_o) | (ds_t != ds_o))
+            out.compared += int(mixed.sum())
+            scan = live | differ_mixed
+            out.scanned += int(scan.sum())
+            counts = dc_t.astype(np.int64) + dc_o.astype(np.int64)
+            self._sync_ranges(target, j, np.flatnonzero(scan), counts, batch_size, out)
+        return out
+
+    def _sync_ranges(
+        self,
+        a: int,
+        b: int,
+        ranges: np.ndarray,
+        counts: np.ndarray,
+        batch_size: int,
+        out: _AntiEntropy,
+    ) -> None:
+        """Exchange newer records between nodes ``a`` and ``b`` over the finest ``ranges``
+        (sorted), for the keys whose preference list holds both.
+
+        ``counts`` are the records per finest range on both sides together: ranges to scan
+        separated by fewer than ``_GAP_RECORDS`` records are read in one scan (a call
+        costs more than reading a few records the placement filter then drops). Copies are
+        written in batches of ``batch_size``.
+        """
+        if not len(ranges):
+            return
+        width = 1 << (64 - DIGEST_BITS)
+        gap = np.asarray(counts, dtype=np.int64).copy()
+        gap[ranges] = 0
+        cum = np.cumsum(gap)
+        breaks = np.flatnonzero(cum[ranges[1:]] - cum[ranges[:-1]] > _GAP_RECORDS) + 1
+        pending: dict[int, list[Records]] = {a: [], b: []}
+        touched: set[int] = set()
+
+        def flush(dst: int, force: bool) -> None:
+            recs = _concat(pending[dst])
+            if not len(recs) or (not force and len(recs) < batch_size):
+                return
+            pending[dst] = []
+            for k in range(0, len(recs), batch_size):
+                part = recs.take(np.arange(k, min(k + batch_size, len(recs))))
+                n = self.backends[dst].write(part)
+                if dst == a:
+                    out.copied += n
+                else:
+                    out.pushed += n
+
+        for run in np.split(ranges, breaks):
+            lo, hi = int(run[0]) * width, (int(run[-1]) + 1) * width
+            side_a = _concat(list(self.backends[a].scan_range(lo, hi, batch_size)))
+            side_b = _concat(list(self.backends[b].scan_range(lo, hi, batch_size)))
+            to_a, to_b = self._newer_each_way(a, b, side_a, side_b)
+            for dst, recs in ((a, to_a), (b, to_b)):
+                if len(recs):
+                    pending[dst].append(recs)
+                    touched.update(bucket_of(key_hashes(recs.keys)).tolist())
+                    flush(dst, False)
+        flush(a, True)
+        flush(b, True)
+        out.ranges_copied += len(touched)
+
+    def _newer_each_way(
+        self, a: int, b: int, side_a: Records, side_b: Records
+    ) -> tuple[Records, Records]:
+        """(records of b newer than a's or missing on a, the same from a to b), limited to
+        keys that have both a and b in their preference list."""
+        res = []
+        for src, dst_recs in ((side_b, side_a), (side_a, side_b)):
+            if not len(src):
+                res.append(src)
+                continue
+            prefs = np.asarray(self.cluster.placement.replicas(src.keys, self.cluster.replication))
+            both = np.flatnonzero((prefs == a).any(axis=1) & (prefs == b).any(axis=1))
+            have = {
+                k: (e, s)
+                for k, e, s in zip(
+                    dst_recs.keys, dst_recs.epochs.tolist(), dst_recs.seqs.tolist(), strict=True
                 )
-                if len(stale):
-                    copied += self.backends[target].write(cand.take(stale))
-        return copied
+            }
+            ep, sq = src.epochs.tolist(), src.seqs.tolist()
+            keep = [
+                x for x in both.tolist()
+                if (ep[x], sq[x]) > have.get(src.keys[x], (-1, -1))
+            ]
+            res.append(src.take(keep))
+        return res[0], res[1]
