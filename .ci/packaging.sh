@@ -55,7 +55,7 @@ export RINGGUARD_EXPECT_INSTALLED=1
 
 step "the wheel in a fresh venv without Cython: the whole suite from outside the tree"
 "$PY" -m venv "$WORK/wheel-venv"
-"$WORK/wheel-venv/bin/python" -m pip install -q "$WHEEL[test]"
+"$WORK/wheel-venv/bin/python" -m pip install -q "${WHEEL}[test]"
 (cd "$WORK/suite" && "$WORK/wheel-venv/bin/python" -P "$SRC/.ci/check_dist.py" installed "$SRC")
 (cd "$WORK/suite" && "$WORK/wheel-venv/bin/python" -P -m pytest tests -q -p no:cacheprovider)
 
