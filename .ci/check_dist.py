@@ -6,6 +6,8 @@
     python .ci/check_dist.py installed SRC_ROOT    # ringguard imports from site-packages,
                                                    # compiled, and Cython is not importable
     python .ci/check_dist.py numpy1                # NumPy 1.x is what this venv imports
+    python .ci/check_dist.py identifiers FILE      # cibuildwheel's build identifiers are
+                                                   # cp310-cp314 + cp314t on the 6 targets
 
 Exits non-zero with a message naming what is wrong.
 """
@@ -107,6 +109,17 @@ def check_numpy1() -> None:
     print(f"check_dist: NumPy {numpy.__version__}, compiled core loads")
 
 
+def check_identifiers(path: str) -> None:
+    got = set(pathlib.Path(path).read_text().split())
+    pythons = ["cp310", "cp311", "cp312", "cp313", "cp314", "cp314t"]
+    targets = ["manylinux_x86_64", "musllinux_x86_64", "manylinux_aarch64", "macosx_x86_64",
+               "macosx_arm64", "win_amd64"]
+    want = {f"{py}-{t}" for py in pythons for t in targets}
+    if got != want:
+        fail(f"cibuildwheel builds {sorted(got - want)} too and lacks {sorted(want - got)}")
+    print(f"check_dist: cibuildwheel selects the {len(want)} intended wheels")
+
+
 def main(argv: list[str]) -> None:
     if not argv:
         fail(__doc__ or "usage")
@@ -121,6 +134,8 @@ def main(argv: list[str]) -> None:
         check_installed(args[0])
     elif cmd == "numpy1":
         check_numpy1()
+    elif cmd == "identifiers":
+        check_identifiers(args[0])
     else:
         fail(f"unknown check {cmd!r}")
 

@@ -30,6 +30,14 @@ cmp wheels.yml .github/workflows/wheels.yml
 "$WORK/tools/bin/check-jsonschema" --builtin-schema vendor.github-workflows \
     wheels.yml .github/workflows/wheels.yml
 
+step "cibuildwheel 4.1.0 (pinned in wheels.yml) reads [tool.cibuildwheel]: what it would build"
+"$WORK/tools/bin/python" -m pip install -q "cibuildwheel==4.1.0"
+for target in linux:x86_64 linux:aarch64 macos:x86_64 macos:arm64 windows:AMD64; do
+    "$WORK/tools/bin/cibuildwheel" --print-build-identifiers --platform "${target%%:*}" \
+        --archs "${target##*:}"
+done > "$WORK/identifiers.txt"
+"$PY" .ci/check_dist.py identifiers "$WORK/identifiers.txt"
+
 step "python -m build (sdist, then the wheel from the sdist; compiled core required)"
 RINGGUARD_STRICT_BUILD=1 "$WORK/tools/bin/python" -m build --outdir "$WORK/dist" . \
     > "$WORK/build.log" 2>&1 || { tail -50 "$WORK/build.log"; exit 1; }
