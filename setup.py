@@ -8,6 +8,8 @@ Environment:
                                otherwise the package installs and falls back to the
                                pure-Python core with a RuntimeWarning at import.
     RINGGUARD_SANITIZE=1       build with -fsanitize=address,undefined (gcc/clang only)
+    RINGGUARD_PORTABLE_C=1     define RG_PORTABLE_C: the plain-C fallbacks of the compiler
+                               fast paths (what MSVC compiles), see csrc/rg_common.h
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from setuptools.command.build_ext import build_ext
 DEBUG = os.environ.get("RINGGUARD_CYTHON_DEBUG") == "1"
 STRICT = os.environ.get("RINGGUARD_STRICT_BUILD") == "1"
 SANITIZE = os.environ.get("RINGGUARD_SANITIZE") == "1"
+PORTABLE = os.environ.get("RINGGUARD_PORTABLE_C") == "1"
 
 
 class RingguardBuildExt(build_ext):
@@ -65,7 +68,9 @@ def extensions() -> list[Extension]:
         depends=[os.path.join("csrc", f) for f in sorted(os.listdir("csrc"))]
         + [os.path.join("src", "ringguard", f) for f in sorted(os.listdir("src/ringguard"))
            if f.endswith(".pxi")],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        # The extension does not use NumPy's C API (typed memoryviews only): no NumPy at
+        # build time, and one wheel imports under NumPy 1.x and 2.x.
+        define_macros=[("RG_PORTABLE_C", "1")] if PORTABLE else [],
     )
     return cythonize([ext], compiler_directives=directives, language_level=3)
 

@@ -1,6 +1,6 @@
 /* MD5, written from RFC 1321 ("The MD5 Message-Digest Algorithm", section 3). */
-#ifndef RG_MD5_H
-#define RG_MD5_H
+#ifndef RG_MD5_H_INCLUDED
+#define RG_MD5_H_INCLUDED
 
 #include "rg_common.h"
 

@@ -50,10 +50,15 @@ RG_INLINE void rg_hash_fixed(const uint8_t *data, int64_t width, int64_t n, uint
 
 /* ---- exact 64-bit remainder by a table size M < 2^32 ----------------------------------- */
 
+#if defined(__SIZEOF_INT128__) && !defined(RG_PORTABLE_C)
+#define RG_HAVE_U128 1
+__extension__ typedef unsigned __int128 rg_u128; /* __extension__: quiet under -pedantic */
+#endif
+
 /* High 64 bits of a * b. */
 RG_INLINE uint64_t rg_mulhi64(uint64_t a, uint64_t b) {
-#if defined(__SIZEOF_INT128__)
-    return (uint64_t)(((unsigned __int128)a * b) >> 64);
+#if defined(RG_HAVE_U128)
+    return (uint64_t)(((rg_u128)a * b) >> 64);
 #else
     uint64_t al = a & 0xFFFFFFFFu, ah = a >> 32, bl = b & 0xFFFFFFFFu, bh = b >> 32;
     uint64_t ll = al * bl, lh = al * bh, hl = ah * bl, hh = ah * bh;
@@ -203,7 +208,7 @@ RG_INLINE double rg_bits_to_double(uint64_t b) {
 
 /* floor(log2(x)) for x >= 1 (the bit length minus one), by binary search. */
 RG_INLINE int rg_floor_log2(uint64_t x) {
-#if defined(__GNUC__) || defined(__clang__)
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(RG_PORTABLE_C)
     return 63 - __builtin_clzll(x);
 #else
     int e = 0;

@@ -3,6 +3,11 @@
  * Plain C11, no Python.h. Every multi-byte read is an explicit little-endian load built
  * from bytes, so results are identical on big-endian machines; compilers turn these into
  * single loads on little-endian targets.
+ *
+ * Compiler-specific fast paths (unsigned __int128 for a 64x64->128 multiply,
+ * __builtin_clzll) each have a plain-C fallback, which is what MSVC compiles. Defining
+ * RG_PORTABLE_C (setup.py: RINGGUARD_PORTABLE_C=1) forces the fallbacks everywhere, so
+ * they are tested on gcc too (tests/test_packaging.py).
  */
 #ifndef RG_COMMON_H
 #define RG_COMMON_H
