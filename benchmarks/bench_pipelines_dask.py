@@ -101,7 +101,7 @@ def main() -> int:
         return float(r.ru_utime + r.ru_stime)
 
     cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1,
-                                       processes=True, dashboard_address=None,
+                                       processes=True, dashboard_address=":0",
                                        silence_logs=50)
     client = distributed.Client(cluster)
     t_single = t_cluster = c_single = c_cluster = float("inf")

@@ -22,7 +22,7 @@ N = scaled(100_000, 4_000)  # the frame travels in the graph: keep it under 10 M
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=50
     )
     c = distributed.Client(cluster)
     try:
