@@ -46,6 +46,7 @@ from .codec import (
     payload_header,
 )
 from .errors import BackupAuthError, BackupCorrupted, BackupError, BackupFormatError
+from .lock import LEASE_S, RepositoryLock
 from .manifest import (
     MAX_RANGE_BITS,
     Manifest,
@@ -180,6 +181,19 @@ class Stats:
         return self.logical_bytes / self.unique_bytes if self.unique_bytes else 1.0
 
 
+@dataclass
+class _Pass:
+    """What one backup pass over a node produced."""
+
+    entries: list[RangeEntry] = field(default_factory=list)
+    records: int = 0
+    watermark: tuple[int, int] | None = None
+    fuzzy: bool = False
+    written: int = 0
+    reused: int = 0
+    nbytes: int = 0
+
+
 class BackupRepository:
     """A backup repository on a local path or fsspec URL, optionally in k copies.
 
@@ -200,7 +214,11 @@ class BackupRepository:
         Compression of new chunks: 2 zstandard (default when installed), 1 zlib, 0 none.
         Each chunk records its own codec, so a repository may mix them.
     lock_timeout_s
-        How long a backup or prune waits for the repository lock.
+        How long a backup waits for a running prune, and a prune for running backups,
+        before :class:`BackupLocked`.
+    lock_lease_s
+        Lease of this process's lock objects (refreshed while it works); a lock left by
+        a crashed process is broken once its lease ran out.
 
     Examples
     --------
@@ -226,6 +244,7 @@ class BackupRepository:
         range_bits: int = 10,
         codec: int | None = None,
         lock_timeout_s: float = 60.0,
+        lock_lease_s: float = LEASE_S,
         scrypt_n: int = SCRYPT_N,
     ) -> None:
         urls = [url] if isinstance(url, (str, os.PathLike)) else list(url)
@@ -246,6 +265,7 @@ class BackupRepository:
         self.range_bits = range_bits
         self.codec = default_codec() if codec is None else codec
         self.lock_timeout_s = lock_timeout_s
+        self.lock_lease_s = lock_lease_s
         self._stores: list[ObjectStore] = [open_store(u) for u in urls]
         self.last_backup: list[BackupReport] = []
         self._crypto: Crypto | None = None
@@ -405,11 +425,18 @@ class BackupRepository:
         return sorted(out, key=lambda m: m.order)
 
     @contextlib.contextmanager
-    def _locked(self, shared: bool) -> Iterator[None]:
-        with contextlib.ExitStack() as stack:
-            for s in self._stores:
-                stack.enter_context(s.lock(shared, self.lock_timeout_s))
-            yield
+    def _locked(self, shared: bool) -> Iterator[RepositoryLock]:
+        """Backups (``shared``) register a marker; prune takes the exclusive lock and
+        waits for the markers to go (see :mod:`ringguard.backup.lock`)."""
+        lk = RepositoryLock(self._stores, self.lock_timeout_s, self.lock_lease_s)
+        if shared:
+            lk.acquire_shared()
+        else:
+            lk.acquire_exclusive()
+        try:
+            yield lk
+        finally:
+            lk.release()
 
     # ---- backup -------------------------------------------------------------------------
 
@@ -458,74 +485,88 @@ class BackupRepository:
 
     def _backup_one(self, backend: Backend, node: str, placement: str | None) -> str:
         t0 = time.monotonic()
-        committed = self.snapshots()
-        # Dedup only against chunks a committed manifest names: those were made durable
-        # before their manifest. A chunk file left by a crashed backup is rewritten.
-        known = {e.chunk for m in committed for e in m.ranges}
-        previous = [m for m in committed if m.node == node]
-        parent = previous[-1].id if previous else None
         fresh: list[list[str]] = [[] for _ in self._stores]
-        with self._locked(shared=True):
-            count_before = backend.count()
-            keys: list[bytes] = []
-            values: list[bytes | None] = []
-            eps: list[np.ndarray] = []
-            sqs: list[np.ndarray] = []
-            for batch in backend.scan():
-                keys += batch.keys
-                values += batch.values
-                eps.append(batch.epochs)
-                sqs.append(batch.seqs)
-            count_after = backend.count()
-            n = len(keys)
-            ep = np.concatenate(eps) if eps else np.zeros(0, np.int64)
-            sq = np.concatenate(sqs) if sqs else np.zeros(0, np.int64)
-            entries: list[RangeEntry] = []
-            written = reused = nbytes = 0
-            if n:
-                rid = self._range_ids(keys)
-                order = np.argsort(rid, kind="stable")  # scan order (by key) kept in a range
-                starts = np.flatnonzero(np.diff(rid[order])) + 1
-                # Reorder once into range order; each range is then a contiguous slice.
-                vlens = np.array([-1 if v is None else len(v) for v in values], dtype=np.int64)
-                pick = operator.itemgetter(*order.tolist())
-                keys = list(pick(keys)) if n > 1 else keys
-                values = list(pick(values)) if n > 1 else values
-                ep, sq, vlens = ep[order], sq[order], vlens[order]
-                rsorted = rid[order]
-                bounds = [0, *starts.tolist(), n]
-                for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-                    recs = Records(keys[a:b], values[a:b], ep[a:b], sq[a:b])
-                    r = int(rsorted[a])
-                    payload = encode_chunk(r, recs, vlens[a:b])
-                    digest = hashlib.sha256(payload).hexdigest()
-                    cid = self._chunk_id(payload, digest)
-                    w = self._put_chunk(cid, payload, cid in known, fresh)
-                    written += w > 0
-                    reused += w == 0
-                    nbytes += w
-                    entries.append(RangeEntry(r, b - a, digest, cid, len(payload)))
-                emax = int(ep.max())
-                watermark: tuple[int, int] | None = (emax, int(sq[ep == emax].max()))
-            else:
-                watermark = None
-            fuzzy = not (count_before == count_after == n)
+        with self._locked(shared=True) as lk:
+            # Listed under the lock: a prune cannot forget or sweep what this backup reuses.
+            committed = self.snapshots()
+            # Dedup only against chunks a committed manifest names: those were made durable
+            # before their manifest. A chunk file left by a crashed backup is rewritten.
+            known = {e.chunk for m in committed for e in m.ranges}
+            previous = [m for m in committed if m.node == node]
+            parent = previous[-1].id if previous else None
+            res = self._backup_scan(backend, known, fresh, lk)
             sid = uuid.uuid4().hex
             m = Manifest(
                 id=sid, node=node, created=time.time(), placement=placement,
-                range_bits=self.range_bits, parent=parent, watermark=watermark, fuzzy=fuzzy,
-                records=n, ranges=tuple(entries), hash_function=KEY_HASH,
-                hash_seed=KEY_HASH_SEED,
+                range_bits=self.range_bits, parent=parent, watermark=res.watermark,
+                fuzzy=res.fuzzy, records=res.records, ranges=tuple(res.entries),
+                hash_function=KEY_HASH, hash_seed=KEY_HASH_SEED,
             )
             doc = dump_manifest(m)
             for s, names in zip(self._stores, fresh, strict=True):
                 s.flush(names)  # every chunk durable before the manifest names it
+            lk.check()  # still registered: no prune can have swept what this one names
             for s in self._stores:  # the commit point, one complete object per copy
                 s.put(_snap_name(sid), self._seal(_snap_name(sid), doc))
         self.last_backup.append(BackupReport(
-            sid, node, n, len(entries), written, reused, nbytes, m.raw_bytes, fuzzy,
-            time.monotonic() - t0))
+            sid, node, res.records, len(res.entries), res.written, res.reused, res.nbytes,
+            m.raw_bytes, res.fuzzy, time.monotonic() - t0))
         return sid
+
+    def _backup_scan(
+        self, backend: Backend, known: set[str], fresh: list[list[str]], lk: RepositoryLock
+    ) -> _Pass:
+        """A full backup through ``scan()`` (key order, so every record is held at once)."""
+        res = _Pass()
+        count_before = backend.count()
+        keys: list[bytes] = []
+        values: list[bytes | None] = []
+        eps: list[np.ndarray] = []
+        sqs: list[np.ndarray] = []
+        for batch in backend.scan():
+            keys += batch.keys
+            values += batch.values
+            eps.append(batch.epochs)
+            sqs.append(batch.seqs)
+            lk.refresh()
+        count_after = backend.count()
+        n = len(keys)
+        ep = np.concatenate(eps) if eps else np.zeros(0, np.int64)
+        sq = np.concatenate(sqs) if sqs else np.zeros(0, np.int64)
+        if n:
+            rid = self._range_ids(keys)
+            order = np.argsort(rid, kind="stable")  # scan order (by key) kept in a range
+            starts = np.flatnonzero(np.diff(rid[order])) + 1
+            # Reorder once into range order; each range is then a contiguous slice.
+            vlens = np.array([-1 if v is None else len(v) for v in values], dtype=np.int64)
+            pick = operator.itemgetter(*order.tolist())
+            keys = list(pick(keys)) if n > 1 else keys
+            values = list(pick(values)) if n > 1 else values
+            ep, sq, vlens = ep[order], sq[order], vlens[order]
+            rsorted = rid[order]
+            bounds = [0, *starts.tolist(), n]
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                recs = Records(keys[a:b], values[a:b], ep[a:b], sq[a:b])
+                self._store_range(int(rsorted[a]), recs, vlens[a:b], known, fresh, res)
+                lk.refresh()
+            emax = int(ep.max())
+            res.watermark = (emax, int(sq[ep == emax].max()))
+        res.records = n
+        res.fuzzy = not (count_before == count_after == n)
+        return res
+
+    def _store_range(
+        self, r: int, recs: Records, vlens: np.ndarray, known: set[str],
+        fresh: list[list[str]], res: _Pass,
+    ) -> None:
+        payload = encode_chunk(r, recs, vlens)
+        digest = hashlib.sha256(payload).hexdigest()
+        cid = self._chunk_id(payload, digest)
+        w = self._put_chunk(cid, payload, cid in known, fresh)
+        res.written += w > 0
+        res.reused += w == 0
+        res.nbytes += w
+        res.entries.append(RangeEntry(r, len(recs), digest, cid, len(payload)))
 
     def _range_ids(self, keys: Sequence[bytes]) -> np.ndarray:
         h = key_hashes(keys)
@@ -872,14 +913,15 @@ class BackupRepository:
         Kept: the ``keep_last`` newest snapshots, plus the newest snapshot of each of the
         ``keep_daily`` most recent days and ``keep_weekly`` most recent ISO weeks that have
         one (days and weeks in UTC, by creation time). Newest always means the greatest
-        (epoch, seq) watermark, not wall-clock time. Runs under the exclusive repository
-        lock (backups hold it shared); an unreferenced chunk younger than ``grace_s`` is
-        kept: it may belong to a backup whose manifest is not written yet. If any manifest
-        cannot be read, no chunk is deleted.
+        (epoch, seq) watermark, not wall-clock time. If any manifest cannot be read, no
+        chunk is deleted.
 
-        On fsspec URLs there is no lock: do not prune while a backup runs there (a backup
-        that reuses a chunk of a snapshot being forgotten could lose it). Local paths are
-        safe: the lock serializes them.
+        Runs under the exclusive repository lock, on local paths and fsspec URLs alike
+        (:mod:`ringguard.backup.lock`): it waits up to ``lock_timeout_s`` for running
+        backups to finish (then raises :class:`BackupLocked`, having deleted nothing), and
+        backups that start meanwhile wait for it. So a concurrent backup never loses a
+        chunk it uploaded or reuses. As a second line of defence an unreferenced chunk
+        modified less than ``grace_s`` before the prune started is kept.
 
         Returns
         -------
@@ -897,7 +939,8 @@ class BackupRepository:
         if all(v is None for v in rules.values()):
             raise ValueError("prune: give keep_last, keep_daily or keep_weekly")
         forgotten: list[str] = []
-        with self._locked(shared=False):
+        start = time.time()
+        with self._locked(shared=False) as lk:
             by_node: dict[str, list[Manifest]] = {}
             damaged = False
             for sid in self._snapshot_ids():
@@ -920,14 +963,14 @@ class BackupRepository:
                     s.delete(_snap_name(sid))
             if damaged:
                 return forgotten
-            now = time.time()
             for s in self._stores:
                 for name in s.list("chunks"):
                     mm = _CHUNK_NAME.match(name)
                     if mm is None or mm.group(1) in keep:
                         continue
+                    lk.refresh()
                     with contextlib.suppress(FileNotFoundError):
-                        if now - s.mtime(name) >= grace_s:
+                        if start - s.mtime(name) >= grace_s:
                             s.delete(name)
         return forgotten
 
