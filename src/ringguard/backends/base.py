@@ -4,21 +4,72 @@ A record is ``key -> value`` with a version ``(epoch, seq)``; a ``None`` value i
 tombstone (a delete). Backends apply batches last-writer-wins: a record replaces the stored
 one only if its version is greater, so replaying the same writes (hints, anti-entropy) is
 idempotent and replicas converge whatever order writes arrive in.
+
+Key hash and ranges
+-------------------
+The *key hash* of a record is ``h = XXH64(key bytes, seed 0)``, the placement layer's key
+hash (:func:`ringguard.placement.hashing.key_hashes`, computed in one batch call). The
+64-bit hash space is cut into ``2**bits`` equal ranges: range ``r`` holds the records whose
+``h >> (64 - bits)`` equals ``r`` (the top ``bits`` bits), i.e. ``r * 2**(64 - bits) <= h <
+(r + 1) * 2**(64 - bits)``. :meth:`Backend.scan_range` reads one half-open interval
+``lo <= h < hi`` of that space.
+
+Record digest (canonical encoding)
+----------------------------------
+The digest of a stored record is ``XXH64(seed 0)`` of these bytes, integers little-endian::
+
+    epoch      8 bytes, unsigned (versions are >= 0)
+    seq        8 bytes, unsigned
+    tombstone  1 byte: 1 for a tombstone (value None), 0 otherwise
+    key_len    4 bytes, unsigned: length of the key
+    key        key_len bytes
+    value      the value bytes (nothing for a tombstone); its length is what remains
+
+(:func:`record_digests` computes it for a batch in one call into the compiled core.) The
+digest of a range is the pair ``(count, sum of the record digests mod 2**64)``: it does not
+depend on the order records were written, so two replicas holding the same records — same
+keys, versions and values — have equal range digests, and a range of ``bits`` is the sum of
+its two halves at ``bits + 1``. Backends maintain the digests incrementally on every applied
+write (at the finest resolution, :data:`DIGEST_BITS` bits), so :meth:`Backend.range_digests`
+costs O(ranges), never a scan; a write that loses last-writer-wins changes nothing.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Backend", "BackendError", "Records", "StaleEpochError"]
+from ..placement.hashing import key_hashes as _key_hashes
+from ..placement.hashing import key_hashes_buffer
+
+__all__ = [
+    "DIGEST_BITS",
+    "HASH_SPACE",
+    "Backend",
+    "BackendError",
+    "Records",
+    "StaleEpochError",
+    "check_bits",
+    "check_range",
+    "digests_of",
+    "fold_digests",
+    "record_digests",
+]
 
 MAX_KEY_BYTES = 64 * 1024
 MAX_VALUE_BYTES = 512 * 1024 * 1024
+#: Resolution at which backends keep range digests: ``2**DIGEST_BITS`` ranges.
+DIGEST_BITS = 16
+#: Size of the key-hash space: ranges are ``lo <= h < hi`` with ``0 <= lo < hi <= HASH_SPACE``.
+HASH_SPACE = 2**64
+
+# The fixed part of the canonical record encoding (see the module docstring).
+_HEADER = np.dtype([("epoch", "<u8"), ("seq", "<u8"), ("tomb", "u1"), ("klen", "<u4")])
+assert _HEADER.itemsize == 21
 
 
 class BackendError(Exception):
@@ -94,6 +145,110 @@ class Records:
         )
 
 
+def key_hashes(keys: Sequence[bytes]) -> np.ndarray:
+    """The key hash (XXH64, seed 0) of each key, ``uint64``, in one batch call."""
+    return _key_hashes(keys)
+
+
+def record_digests(records: Records) -> np.ndarray:
+    """The digest of each record (``uint64``): XXH64 of its canonical encoding (module
+    docstring), computed in one batch call into the compiled core.
+
+    Examples
+    --------
+    >>> r = Records.build([b"k", b"k"], [b"v", None], 1, [2, 3])
+    >>> d = record_digests(r)
+    >>> d.dtype, bool(d[0] != d[1])
+    (dtype('uint64'), True)
+    """
+    n = len(records)
+    if n == 0:
+        return np.empty(0, dtype=np.uint64)
+    vals = [b"" if v is None else v for v in records.values]
+    hdr = np.empty(n, dtype=_HEADER)
+    hdr["epoch"] = records.epochs
+    hdr["seq"] = records.seqs
+    hdr["tomb"] = [v is None for v in records.values]
+    klen = np.fromiter(map(len, records.keys), dtype=np.int64, count=n)
+    hdr["klen"] = klen
+    hb = hdr.tobytes()
+    w = _HEADER.itemsize
+    pieces: list[bytes] = [b""] * (3 * n)
+    pieces[0::3] = [hb[i : i + w] for i in range(0, n * w, w)]
+    pieces[1::3] = records.keys
+    pieces[2::3] = vals
+    data = np.frombuffer(b"".join(pieces), dtype=np.uint8)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(klen + np.fromiter(map(len, vals), dtype=np.int64, count=n) + w, out=offsets[1:])
+    return key_hashes_buffer(data, offsets)
+
+
+def check_bits(bits: int) -> int:
+    """Validate a range resolution: an int in ``[0, DIGEST_BITS]``."""
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)):
+        raise TypeError(f"bits: expected an int, got {type(bits).__name__}")
+    if not 0 <= int(bits) <= DIGEST_BITS:
+        raise ValueError(f"bits: must be between 0 and {DIGEST_BITS}, got {bits}")
+    return int(bits)
+
+
+def check_range(lo: int, hi: int) -> tuple[int, int]:
+    """Validate a key-hash interval ``lo <= h < hi``: ints, ``0 <= lo <= hi <= 2**64``
+    (``lo == hi`` is the empty range)."""
+    for name, x in (("lo", lo), ("hi", hi)):
+        if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+            raise TypeError(f"{name}: expected an int, got {type(x).__name__}")
+    lo, hi = int(lo), int(hi)
+    if not 0 <= lo <= HASH_SPACE:
+        raise ValueError(f"lo: must be in [0, 2**64], got {lo}")
+    if not 0 <= hi <= HASH_SPACE:
+        raise ValueError(f"hi: must be in [0, 2**64], got {hi}")
+    if lo > hi:
+        raise ValueError(f"lo: {lo} is greater than hi {hi}")
+    return lo, hi
+
+
+def check_batch_size(batch_size: int) -> int:
+    """Validate a scan batch size (a positive int)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise TypeError(f"batch_size: expected an int, got {type(batch_size).__name__}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
+    return int(batch_size)
+
+
+def fold_digests(counts: np.ndarray, sums: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fold finest-resolution digests (``2**DIGEST_BITS`` ranges) into ``2**bits`` ranges
+    (sums wrap mod 2**64). Returns fresh ``uint64`` arrays."""
+    bits = check_bits(bits)
+    c = np.asarray(counts, dtype=np.uint64).reshape(2**bits, -1).sum(axis=1, dtype=np.uint64)
+    s = np.asarray(sums, dtype=np.uint64).reshape(2**bits, -1).sum(axis=1, dtype=np.uint64)
+    return c, s
+
+
+def digests_of(batches: Iterable[Records], bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Range digests of the records in ``batches``, from scratch (what a backend's
+    incrementally maintained :meth:`Backend.range_digests` must equal)."""
+    bits = check_bits(bits)
+    counts = np.zeros(2**bits, dtype=np.uint64)
+    sums = np.zeros(2**bits, dtype=np.uint64)
+    for recs in batches:
+        if not len(recs):
+            continue
+        r = (key_hashes(recs.keys) >> np.uint64(64 - bits)) if bits else np.zeros(
+            len(recs), dtype=np.uint64
+        )
+        r = r.astype(np.intp)
+        np.add.at(counts, r, np.uint64(1))
+        np.add.at(sums, r, record_digests(recs))
+    return counts, sums
+
+
+def bucket_of(hashes: np.ndarray) -> np.ndarray:
+    """Finest-resolution range (top :data:`DIGEST_BITS` bits) of each key hash, as intp."""
+    return (np.asarray(hashes, dtype=np.uint64) >> np.uint64(64 - DIGEST_BITS)).astype(np.intp)
+
+
 class Backend(abc.ABC):
     """One node's storage. Implementations must be safe to call from several threads."""
 
@@ -121,8 +276,49 @@ class Backend(abc.ABC):
         """Stored records for ``keys`` (tombstones included; absent keys have version -1)."""
 
     @abc.abstractmethod
+    def scan_range(self, lo: int, hi: int, batch_size: int = 10_000) -> Iterator[Records]:
+        """The stored records (tombstones included) whose key hash ``h`` (module docstring)
+        satisfies ``lo <= h < hi``, in batches of at most ``batch_size``, in ascending key
+        hash order. ``hi`` may be ``2**64``; ``lo == hi`` yields nothing.
+
+        Arguments are checked when the call is made (``TypeError``/``ValueError``), not at
+        the first ``next``. Not a snapshot: records written during the scan may or may
+        not be seen.
+        """
+
     def scan(self, batch_size: int = 10_000) -> Iterator[Records]:
-        """Every stored record (tombstones included), in batches, in key order."""
+        """Every stored record (tombstones included), in batches, in key-hash order."""
+        return self.scan_range(0, HASH_SPACE, batch_size)
+
+    @abc.abstractmethod
+    def _digests(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-range ``(counts, sums)`` at :data:`DIGEST_BITS` bits, ``uint64``, as
+        maintained incrementally (no scan)."""
+
+    def range_digests(self, bits: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-range record count and digest over ``2**bits`` equal key-hash ranges.
+
+        Range ``r`` is ``h >> (64 - bits) == r``. The digest is the sum mod ``2**64`` of the
+        record digests (module docstring), tombstones included; both arrays are ``uint64``
+        of length ``2**bits``. Costs O(ranges): backends maintain the digests on write.
+
+        Parameters
+        ----------
+        bits
+            Resolution, ``0 <= bits <= DIGEST_BITS`` (16).
+
+        Examples
+        --------
+        >>> from ringguard.backends import MemoryBackend
+        >>> b = MemoryBackend()
+        >>> _ = b.write(Records.build([b"a", b"b"], [b"1", b"2"], 0, 1))
+        >>> counts, digests = b.range_digests(1)
+        >>> int(counts.sum())
+        2
+        """
+        bits = check_bits(bits)
+        counts, sums = self._digests()
+        return fold_digests(counts, sums, bits)
 
     @abc.abstractmethod
     def ping(self) -> None:

@@ -1,0 +1,408 @@
+"""The backend interface on every backend: range scans by key hash and range digests.
+
+Each test runs on MemoryBackend, SQLiteBackend and RedisBackend (one real redis-server per
+module; CI sets RINGGUARD_REQUIRE_REDIS=1 so a missing server fails instead of skipping).
+Digests are checked against a from-scratch recomputation (``digests_of`` over a scan) and
+against an independent encoding (``struct`` + the pure-Python reference XXH64).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sqlite3
+import struct
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import scaled
+from ringguard.backends import Backend, MemoryBackend, Records, SQLiteBackend, StaleEpochError
+from ringguard.backends.base import (
+    DIGEST_BITS,
+    HASH_SPACE,
+    digests_of,
+    fold_digests,
+    key_hashes,
+    record_digests,
+)
+from ringguard.reference.ring import xxh64 as ref_xxh64
+
+REQUIRED = os.environ.get("RINGGUARD_REQUIRE_REDIS", "") not in ("", "0")
+N = scaled(3000, 400)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if shutil.which("redis-server") is None:
+        if REQUIRED:
+            pytest.fail("RINGGUARD_REQUIRE_REDIS is set but redis-server is not installed")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    port = _free_port()
+    d = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(d)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+_prefix_counter = iter(range(10**9))
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def make_backend(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], Backend]]:
+    """A factory of fresh, empty backends of one kind."""
+    made: list[Backend] = []
+
+    def make() -> Backend:
+        b: Backend
+        if request.param == "memory":
+            b = MemoryBackend()
+        elif request.param == "sqlite":
+            b = SQLiteBackend(tmp_path / f"n{len(made)}.db", synchronous="NORMAL")
+        else:
+            from ringguard.backends import RedisBackend
+
+            url = request.getfixturevalue("redis_url")
+            b = RedisBackend(url, prefix=f"t{next(_prefix_counter)}:")
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.close()
+
+
+def _records(rng: np.random.Generator, n: int, *, epoch: int = 1, tomb: float = 0.1) -> Records:
+    keys = [f"key:{i}".encode() for i in rng.permutation(n).tolist()]
+    values: list[bytes | None] = [
+        None if rng.random() < tomb else rng.bytes(int(rng.integers(0, 40))) for _ in keys
+    ]
+    seqs = rng.integers(0, 2**62, n)
+    return Records.build(keys, values, epoch, seqs)
+
+
+def _scan_all(b: Backend) -> dict[bytes, tuple[bytes | None, int, int]]:
+    out = {}
+    for recs in b.scan():
+        for k, v, e, s in zip(
+            recs.keys, recs.values, recs.epochs.tolist(), recs.seqs.tolist(), strict=True
+        ):
+            assert k not in out
+            out[k] = (v, e, s)
+    return out
+
+
+def _assert_digests_consistent(b: Backend) -> None:
+    """Incremental digests equal a recomputation from a scan, at several resolutions."""
+    for bits in (0, 1, 5, DIGEST_BITS):
+        counts, sums = b.range_digests(bits)
+        assert counts.dtype == np.uint64 and sums.dtype == np.uint64
+        assert counts.shape == sums.shape == (2**bits,)
+        c2, s2 = digests_of(b.scan(), bits)
+        np.testing.assert_array_equal(counts, c2)
+        np.testing.assert_array_equal(sums, s2)
+
+
+# ---- the canonical encoding, against an independent implementation ------------------------
+
+
+def _ref_digest(key: bytes, value: bytes | None, epoch: int, seq: int) -> int:
+    head = struct.pack("<QQBI", epoch, seq, 1 if value is None else 0, len(key))
+    return ref_xxh64(head + key + (value or b""), 0)
+
+
+def test_record_digest_matches_the_documented_encoding() -> None:
+    rng = np.random.default_rng(1)
+    recs = _records(rng, 200, epoch=7, tomb=0.3)
+    got = record_digests(recs).tolist()
+    want = [
+        _ref_digest(k, v, e, s)
+        for k, v, e, s in zip(
+            recs.keys, recs.values, recs.epochs.tolist(), recs.seqs.tolist(), strict=True
+        )
+    ]
+    assert got == want
+    # A tombstone and an empty value differ; so do versions.
+    a = record_digests(Records.build([b"k", b"k", b"k"], [None, b"", b""], 1, [2, 2, 3]))
+    assert len(set(a.tolist())) == 3
+    assert record_digests(Records.build([], [], 0, 0)).shape == (0,)
+
+
+def test_key_hash_is_xxh64_seed0_of_the_key() -> None:
+    keys = [b"", b"a", b"order:1", bytes(range(256))]
+    assert key_hashes(keys).tolist() == [ref_xxh64(k, 0) for k in keys]
+    assert int(key_hashes([b""])[0]) == 0xEF46DB3751D8E999  # published XXH64 vector
+
+
+# ---- digests ------------------------------------------------------------------------------
+
+
+def test_digests_of_an_empty_backend(make_backend: Callable[[], Backend]) -> None:
+    b = make_backend()
+    for bits in (0, 3, DIGEST_BITS):
+        counts, sums = b.range_digests(bits)
+        assert not counts.any() and not sums.any() and len(counts) == 2**bits
+
+
+def test_incremental_digests_equal_recomputation_and_other_backends(
+    make_backend: Callable[[], Backend],
+) -> None:
+    rng = np.random.default_rng(2)
+    b = make_backend()
+    model = MemoryBackend("model")
+    first = _records(rng, N)
+    for target in (b, model):
+        assert target.write(first) == N
+    _assert_digests_consistent(b)
+    before = b.range_digests(DIGEST_BITS)
+
+    # A rejected (older) write changes nothing, not even the digests.
+    older = Records.build(first.keys, [b"older"] * N, 0, 0)
+    assert b.write(older) == 0
+    after = b.range_digests(DIGEST_BITS)
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_array_equal(before[1], after[1])
+
+    # Overwrites (newer), deletes (tombstones), new keys, and a replay of the same batch.
+    over = first.take(np.arange(0, N, 3))
+    over = Records.build(over.keys, [b"new"] * len(over), 2, over.seqs)
+    dels = first.take(np.arange(1, N, 5))
+    dels = Records.build(dels.keys, [None] * len(dels), 3, 0)
+    fresh = Records.build([f"fresh:{i}".encode() for i in range(N // 4)], [b"x"] * (N // 4), 1, 1)
+    for batch in (over, dels, fresh, over):
+        applied = b.write(batch)
+        assert applied == model.write(batch)
+    assert b.count() == model.count() == N + N // 4
+    _assert_digests_consistent(b)
+    for bits in (0, 8, DIGEST_BITS):
+        for x, y in zip(b.range_digests(bits), model.range_digests(bits), strict=True):
+            np.testing.assert_array_equal(x, y)
+    assert _scan_all(b) == _scan_all(model)
+
+
+def test_digests_do_not_depend_on_write_order(make_backend: Callable[[], Backend]) -> None:
+    rng = np.random.default_rng(3)
+    recs = _records(rng, N // 2)
+    newer = Records.build(recs.keys[::2], [b"v2"] * len(recs.keys[::2]), 5, 1)
+    a, b = make_backend(), make_backend()
+    a.write(recs)
+    a.write(newer)
+    # b: newer first (the older records then lose), in reversed small batches.
+    for i in range(len(newer), 0, -97):
+        b.write(newer.take(np.arange(max(0, i - 97), i)))
+    assert b.write(recs) == len(recs) - len(newer)
+    for bits in (0, 4, DIGEST_BITS):
+        for x, y in zip(a.range_digests(bits), b.range_digests(bits), strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_coarser_digests_are_sums_of_finer(make_backend: Callable[[], Backend]) -> None:
+    b = make_backend()
+    b.write(_records(np.random.default_rng(4), N))
+    fine_c, fine_s = b.range_digests(DIGEST_BITS)
+    for bits in range(DIGEST_BITS):
+        c, s = b.range_digests(bits)
+        c1, s1 = b.range_digests(bits + 1)
+        np.testing.assert_array_equal(c, c1[0::2] + c1[1::2])
+        np.testing.assert_array_equal(s, s1[0::2] + s1[1::2])  # uint64: wraps mod 2**64
+        c2, s2 = fold_digests(fine_c, fine_s, bits)
+        np.testing.assert_array_equal(c, c2)
+        np.testing.assert_array_equal(s, s2)
+    assert int(b.range_digests(0)[0][0]) == N
+
+
+def test_many_overwrites_of_one_key_keep_digests_exact(make_backend: Callable[[], Backend]) -> None:
+    # Exercises the subtraction (borrow/carry) path of every backend's bookkeeping.
+    b = make_backend()
+    for s in range(1, 60):
+        b.write(Records.build([b"hot", b"other"], [bytes([s]) * s, None], 1, [s, 60 - s]))
+    _assert_digests_consistent(b)
+    assert b.count() == 2
+
+
+def test_bad_bits(make_backend: Callable[[], Backend]) -> None:
+    b = make_backend()
+    for bad in (-1, DIGEST_BITS + 1, 64):
+        with pytest.raises(ValueError, match="bits"):
+            b.range_digests(bad)
+    for wrong in (1.5, "3", True, None):
+        with pytest.raises(TypeError, match="bits"):
+            b.range_digests(wrong)  # type: ignore[arg-type]
+
+
+def test_stale_epoch_write_leaves_digests_unchanged(make_backend: Callable[[], Backend]) -> None:
+    b = make_backend()
+    b.write(Records.build([b"a", b"b"], [b"1", b"2"], 3, 1))
+    before = b.range_digests(DIGEST_BITS)
+    b.set_fence(5)
+    with pytest.raises(StaleEpochError):
+        b.write(Records.build([b"a", b"c"], [b"x", b"y"], [6, 4], 9), fenced=True)
+    after = b.range_digests(DIGEST_BITS)
+    np.testing.assert_array_equal(before[1], after[1])
+    assert b.count() == 2
+
+
+# ---- scan_range ---------------------------------------------------------------------------
+
+
+def test_scan_range_boundaries(make_backend: Callable[[], Backend]) -> None:
+    b = make_backend()
+    recs = _records(np.random.default_rng(5), N)
+    b.write(recs)
+    h = key_hashes(recs.keys)
+    by_hash = dict(zip(h.tolist(), recs.keys, strict=True))
+    hs = sorted(by_hash)
+
+    def keys_in(lo: int, hi: int, batch_size: int = 10_000) -> list[bytes]:
+        out: list[bytes] = []
+        for batch in b.scan_range(lo, hi, batch_size):
+            assert 0 < len(batch) <= batch_size
+            out += batch.keys
+        return out
+
+    # Full range: everything, in ascending key-hash order.
+    assert keys_in(0, HASH_SPACE) == [by_hash[x] for x in hs]
+    assert keys_in(0, HASH_SPACE, 7) == [by_hash[x] for x in hs]
+    # lo is inclusive, hi exclusive, at a record's exact hash.
+    x, y = hs[10], hs[20]
+    assert keys_in(x, y) == [by_hash[v] for v in hs[10:20]]
+    assert keys_in(x + 1, y + 1) == [by_hash[v] for v in hs[11:21]]
+    assert keys_in(x, x + 1) == [by_hash[x]]
+    assert keys_in(x, x) == []  # empty range
+    assert keys_in(HASH_SPACE, HASH_SPACE) == []
+    assert keys_in(hs[-1], HASH_SPACE) == [by_hash[hs[-1]]]
+    assert keys_in(0, hs[0]) == []
+    assert keys_in(0, hs[0] + 1) == [by_hash[hs[0]]]
+    # The 2**bits ranges partition the space; scans carry the values and versions.
+    bits = 4
+    width = HASH_SPACE >> bits
+    got: list[bytes] = []
+    counts, _ = b.range_digests(bits)
+    for r in range(2**bits):
+        part = keys_in(r * width, (r + 1) * width, 50)
+        assert len(part) == int(counts[r])
+        got += part
+    assert got == [by_hash[v] for v in hs]
+    model = {k: (v, e, s) for k, v, e, s in zip(
+        recs.keys, recs.values, recs.epochs.tolist(), recs.seqs.tolist(), strict=True)}
+    assert _scan_all(b) == model
+
+
+def test_scan_range_bad_arguments(make_backend: Callable[[], Backend]) -> None:
+    b = make_backend()
+    for lo, hi in ((5, 4), (-1, 10), (0, HASH_SPACE + 1), (HASH_SPACE + 1, HASH_SPACE + 2)):
+        with pytest.raises(ValueError, match="lo|hi"):
+            b.scan_range(lo, hi)  # raised at the call, not at the first next()
+    with pytest.raises(TypeError, match="lo"):
+        b.scan_range(0.5, 10)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="hi"):
+        b.scan_range(0, "10")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="batch_size"):
+        b.scan_range(0, 10, 0)
+
+
+# ---- SQLite specifics ---------------------------------------------------------------------
+
+
+def test_sqlite_digests_survive_reopen(tmp_path: Path) -> None:
+    recs = _records(np.random.default_rng(6), N)
+    with SQLiteBackend(tmp_path / "a.db") as b:
+        b.write(recs)
+        want = b.range_digests(DIGEST_BITS)
+    with SQLiteBackend(tmp_path / "a.db") as b:
+        got = b.range_digests(DIGEST_BITS)
+        _assert_digests_consistent(b)
+    np.testing.assert_array_equal(want[1], got[1])
+
+
+def test_sqlite_migrates_a_version1_file(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE records (key BLOB PRIMARY KEY, value BLOB, epoch INTEGER NOT NULL, "
+        "seq INTEGER NOT NULL) WITHOUT ROWID"
+    )
+    db.executemany(
+        "INSERT INTO records VALUES (?, ?, ?, ?)",
+        [(f"k{i}".encode(), None if i % 7 == 0 else b"v%d" % i, 1, i) for i in range(300)],
+    )
+    db.commit()
+    db.close()
+    model = MemoryBackend()
+    model.write(Records.build(
+        [f"k{i}".encode() for i in range(300)],
+        [None if i % 7 == 0 else b"v%d" % i for i in range(300)], 1, np.arange(300)))
+    with SQLiteBackend(path) as b:
+        assert b.count() == 300
+        _assert_digests_consistent(b)
+        for x, y in zip(b.range_digests(DIGEST_BITS), model.range_digests(DIGEST_BITS),
+                        strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+# ---- random histories ---------------------------------------------------------------------
+
+_ops = st.lists(
+    st.tuples(
+        st.lists(st.integers(0, 30), min_size=1, max_size=12),  # keys
+        st.integers(0, 3),  # epoch
+        st.integers(0, 5),  # seq
+        st.booleans(),  # tombstone
+    ),
+    max_size=15,
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(ops=_ops)
+def test_random_histories_memory_and_sqlite_agree(ops: list[tuple[list[int], int, int, bool]],
+                                                   tmp_path_factory: pytest.TempPathFactory
+                                                   ) -> None:
+    path = tmp_path_factory.mktemp("h") / "h.db"
+    mem = MemoryBackend()
+    with SQLiteBackend(path, synchronous="NORMAL") as lite:
+        for keys, e, s, tomb in ops:
+            kb = [b"k%d" % k for k in keys]
+            vals: list[bytes | None] = [
+                None if tomb else b"%d:%d:%d" % (k, e, s) for k in keys
+            ]
+            recs = Records.build(kb, vals, e, s)
+            assert mem.write(recs) == lite.write(recs)
+        for bits in (0, 2, DIGEST_BITS):
+            for x, y in zip(mem.range_digests(bits), lite.range_digests(bits), strict=True):
+                np.testing.assert_array_equal(x, y)
+        _assert_digests_consistent(mem)
+        _assert_digests_consistent(lite)
+        assert _scan_all(mem) == _scan_all(lite)
