@@ -220,6 +220,25 @@ class _Pass:
     peak_records: int = 0
 
 
+def _runs(read: np.ndarray, counts: np.ndarray, gap_records: int) -> list[tuple[int, int]]:
+    """Half-open intervals of range ids covering every ``read`` range, one per scan call:
+    consecutive ranges form a run, and runs separated by unchanged ranges holding at most
+    ``gap_records`` records (by ``counts``) are merged (one call costs about as much as
+    reading that many records; the extra records are dropped after the scan)."""
+    idx = np.flatnonzero(read)
+    if not len(idx):
+        return []
+    cuts = np.flatnonzero(np.diff(idx) > 1)
+    starts = np.concatenate(([idx[0]], idx[cuts + 1]))
+    ends = np.concatenate((idx[cuts] + 1, [idx[-1] + 1]))
+    csum = np.concatenate(([0], np.cumsum(counts.astype(np.int64))))
+    gaps = csum[starts[1:]] - csum[ends[:-1]]  # records between consecutive runs
+    keep = np.concatenate(([True], gaps > gap_records))
+    firsts = np.flatnonzero(keep)
+    lasts = np.append(firsts[1:] - 1, len(starts) - 1)
+    return list(zip(starts[firsts].tolist(), ends[lasts].tolist(), strict=True))
+
+
 def _rows_by_chunk(m: Manifest) -> list[tuple[int, np.ndarray]]:
     """``(chunk index, row indices)`` of a manifest's range table, chunk by chunk."""
     ch = m.columns["chunk"].astype(np.int64)
@@ -334,6 +353,11 @@ class BackupRepository:
         self.range_bits = range_bits
         self.digest_bits = digest_bits
         self.chunk_target_bytes = chunk_target_bytes
+        #: An incremental backup reads across a gap of unchanged ranges holding at most
+        #: this many records rather than starting another scan_range call.
+        self.scan_gap_records = 64
+        #: Records per ``scan_range`` batch: with one range group, what a backup holds.
+        self.scan_batch_size = 10_000
         self.codec = default_codec() if codec is None else codec
         self.lock_timeout_s = lock_timeout_s
         self.lock_lease_s = lock_lease_s
@@ -458,22 +482,24 @@ class BackupRepository:
         reason for every row it does not."""
         cols = m.columns
         want = cols["range"][rows].astype(np.int64)
+        why = [""] * len(rows)
+        if not len(c.ranges):
+            return np.zeros(len(rows), dtype=np.int64), [
+                "the chunk holds no block of this range"] * len(rows)
         pos = np.searchsorted(c.ranges, want)
-        pos_c = np.minimum(pos, max(len(c.ranges) - 1, 0))
-        found = (pos < len(c.ranges)) & (c.ranges[pos_c] == want) if len(c.ranges) else (
-            np.zeros(len(rows), dtype=bool))
-        why: list[str] = []
-        for i in range(len(rows)):
+        pos_c = np.minimum(pos, len(c.ranges) - 1)
+        found = (pos < len(c.ranges)) & (c.ranges[pos_c] == want)
+        cnt_ok = c.counts[pos_c] == cols["count"][rows]
+        dig_ok = c.digests[pos_c] == cols["digest"][rows]
+        for i in np.flatnonzero(~(found & cnt_ok & dig_ok)).tolist():
             if not found[i]:
-                why.append("the chunk holds no block of this range")
-            elif c.counts[pos_c[i]] != cols["count"][rows[i]]:
-                why.append(f"the chunk holds {int(c.counts[pos_c[i]])} records of this range, "
-                           f"the manifest says {int(cols['count'][rows[i]])}")
-            elif c.digests[pos_c[i]] != cols["digest"][rows[i]]:
-                why.append("the range digest recomputed from the records does not match the "
-                           "manifest")
+                why[i] = "the chunk holds no block of this range"
+            elif not cnt_ok[i]:
+                why[i] = (f"the chunk holds {int(c.counts[pos_c[i]])} records of this range, "
+                          f"the manifest says {int(cols['count'][rows[i]])}")
             else:
-                why.append("")
+                why[i] = ("the range digest recomputed from the records does not match the "
+                          "manifest")
         return pos_c, why
 
     def _load_manifest(self, store: ObjectStore, sid: str) -> Manifest:
@@ -684,27 +710,28 @@ class BackupRepository:
                              by_group=parent is None, write=write)
         packer.chunks.extend(reused_chunks)
         shift = 64 - bits
-        idx = np.flatnonzero(read)
-        if len(idx):
-            cuts = np.flatnonzero(np.diff(idx) > 1) + 1
-            for run in np.split(idx, cuts):
-                lo = int(run[0]) << shift
-                hi = (int(run[-1]) + 1) << shift
-                last = lo
-                for batch in backend.scan_range(lo, hi):
-                    if not len(batch):
-                        continue
-                    h = key_hashes(batch.keys)
-                    if int(h[0]) < last or int(h[-1]) >= hi or bool((h[1:] < h[:-1]).any()):
-                        raise BackupError(
-                            f"{backend.name}: scan_range({lo}, {hi}) returned records out "
-                            "of key-hash order or outside the range")
-                    last = int(h[-1])
-                    fine = (h >> np.uint64(shift)).astype(np.int64) if bits else \
-                        np.zeros(len(h), dtype=np.int64)
-                    res.records_read += len(batch)
-                    packer.add(batch, fine)
-                packer.end_run()
+        for lo_r, hi_r in _runs(read, c0, self.scan_gap_records):
+            lo = lo_r << shift
+            hi = hi_r << shift
+            last = lo
+            for batch in backend.scan_range(lo, hi, self.scan_batch_size):
+                if not len(batch):
+                    continue
+                h = key_hashes(batch.keys)
+                if int(h[0]) < last or int(h[-1]) >= hi or bool((h[1:] < h[:-1]).any()):
+                    raise BackupError(
+                        f"{backend.name}: scan_range({lo}, {hi}) returned records out of "
+                        "key-hash order or outside the range")
+                last = int(h[-1])
+                fine = (h >> np.uint64(shift)).astype(np.int64) if bits else np.zeros(
+                    len(h), dtype=np.int64)
+                res.records_read += len(batch)
+                wanted = read[fine]
+                if not wanted.all():  # a short gap of unchanged ranges read along
+                    keep_idx = np.flatnonzero(wanted)
+                    batch, fine = batch.take(keep_idx), fine[keep_idx]
+                packer.add(batch, fine)
+            packer.end_run()
         packer.finish()
         res.peak_records = packer.peak_records
         res.ranges_read = int(read.sum())

@@ -17,18 +17,23 @@ from ..backends.base import Records, record_digests
 from .codec import encode_chunk
 from .manifest import RANGE_COLUMNS, ChunkRef, empty_columns
 
-__all__ = ["BlockStats", "ChunkPacker", "block_stats", "record_sizes"]
+__all__ = ["BlockStats", "ChunkPacker", "block_stats", "record_sizes", "value_lengths"]
 
 #: Payload bytes of one record besides its key and value (klen, vlen, epoch, seq).
 RECORD_OVERHEAD = 28
 
 
-def record_sizes(recs: Records) -> np.ndarray:
+def value_lengths(recs: Records) -> np.ndarray:
+    """Length of each value, -1 for a tombstone (int64)."""
+    return np.array([-1 if v is None else len(v) for v in recs.values], dtype=np.int64)
+
+
+def record_sizes(recs: Records, vlens: np.ndarray | None = None) -> np.ndarray:
     """Payload bytes of each record (int64)."""
-    n = len(recs)
-    k = np.fromiter(map(len, recs.keys), dtype=np.int64, count=n)
-    v = np.fromiter((0 if x is None else len(x) for x in recs.values), dtype=np.int64, count=n)
-    return k + v + RECORD_OVERHEAD
+    if vlens is None:
+        vlens = value_lengths(recs)
+    k = np.fromiter(map(len, recs.keys), dtype=np.int64, count=len(recs))
+    return k + np.maximum(vlens, 0) + RECORD_OVERHEAD
 
 
 @dataclass
@@ -87,6 +92,7 @@ class ChunkPacker:
     _sqs: list[np.ndarray] = field(default_factory=list)
     _fine: list[np.ndarray] = field(default_factory=list)
     _sizes: list[np.ndarray] = field(default_factory=list)
+    _vlens: list[np.ndarray] = field(default_factory=list)
     peak_records: int = 0
 
     def add(self, recs: Records, fine: np.ndarray) -> None:
@@ -98,7 +104,9 @@ class ChunkPacker:
         self._eps.append(np.asarray(recs.epochs, dtype=np.int64))
         self._sqs.append(np.asarray(recs.seqs, dtype=np.int64))
         self._fine.append(np.asarray(fine, dtype=np.int64))
-        self._sizes.append(record_sizes(recs))
+        vl = value_lengths(recs)
+        self._vlens.append(vl)
+        self._sizes.append(record_sizes(recs, vl))
         self.peak_records = max(self.peak_records, len(self._keys))
         self._pack(final=False)
 
@@ -150,6 +158,7 @@ class ChunkPacker:
             eps = np.concatenate(self._eps)[taken:]
             sqs = np.concatenate(self._sqs)[taken:]
             self._eps, self._sqs = [eps], [sqs]
+            self._vlens = [np.concatenate(self._vlens)[taken:]]
             self._fine, self._sizes = [fine[taken:]], [sizes[taken:]]
 
     def _flush(self, a: int, b: int, fine: np.ndarray) -> None:
@@ -159,8 +168,9 @@ class ChunkPacker:
         recs = Records(self._keys[a:b], self._values[a:b], eps[a:b], sqs[a:b])
         f = fine[a:b]
         st = block_stats(f, recs)
-        vlens = np.fromiter((-1 if v is None else len(v) for v in recs.values),
-                            dtype=np.int64, count=len(recs))
+        if len(self._vlens) > 1:
+            self._vlens = [np.concatenate(self._vlens)]
+        vlens = self._vlens[0][a:b]
         payload = encode_chunk(st.ranges, st.counts, recs, vlens)
         sha = hashlib.sha256(payload).hexdigest()
         cid = self.write(payload, sha)
