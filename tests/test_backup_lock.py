@@ -28,22 +28,6 @@ N = 400 if PURE_PYTHON else 5_000
 BITS = 4
 
 
-def filled(n: int = N, name: str = "n1") -> MemoryBackend:
-    b = PausingBackend(name)
-    keys = [f"key:{i:07d}".encode() for i in range(n)]
-    b.write(Records.build(keys, [b"v%d" % i * 10 for i in range(n)], 1, np.arange(1, n + 1)))
-    return b
-
-
-def dump(b: Backend) -> dict[bytes, tuple[bytes | None, int, int]]:
-    out = {}
-    for recs in b.scan():
-        for k, v, e, s in zip(recs.keys, recs.values, recs.epochs.tolist(), recs.seqs.tolist(),
-                              strict=True):
-            out[k] = (v, e, s)
-    return out
-
-
 class PausingBackend(MemoryBackend):
     """A node whose next ``scan_range`` stops at its start until ``release`` is set."""
 
@@ -60,6 +44,22 @@ class PausingBackend(MemoryBackend):
             self.in_scan.set()
             assert self.release.wait(30), "test did not release the backup"
         return it
+
+
+def filled(n: int = N, name: str = "n1") -> PausingBackend:
+    b = PausingBackend(name)
+    keys = [f"key:{i:07d}".encode() for i in range(n)]
+    b.write(Records.build(keys, [b"v%d" % i * 10 for i in range(n)], 1, np.arange(1, n + 1)))
+    return b
+
+
+def dump(b: Backend) -> dict[bytes, tuple[bytes | None, int, int]]:
+    out = {}
+    for recs in b.scan():
+        for k, v, e, s in zip(recs.keys, recs.values, recs.epochs.tolist(), recs.seqs.tolist(),
+                              strict=True):
+            out[k] = (v, e, s)
+    return out
 
 
 @pytest.fixture(params=["local", "memory"])
