@@ -27,6 +27,7 @@ import os
 import re
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -248,6 +249,16 @@ def _rows_by_chunk(m: Manifest) -> list[tuple[int, np.ndarray]]:
 
 
 @dataclass(frozen=True)
+class _Summary:
+    """What a backup needs of every committed snapshot."""
+
+    node: str
+    order: tuple[int, int, float]
+    chunks: frozenset[str]
+    stamp: tuple[int, float] | None
+
+
+@dataclass(frozen=True)
 class _Checked:
     """A chunk read back and checked: its blocks and their recomputed digests."""
 
@@ -355,7 +366,7 @@ class BackupRepository:
         self.chunk_target_bytes = chunk_target_bytes
         #: An incremental backup reads across a gap of unchanged ranges holding at most
         #: this many records rather than starting another scan_range call.
-        self.scan_gap_records = 64
+        self.scan_gap_records = 16
         #: Records per ``scan_range`` batch: with one range group, what a backup holds.
         self.scan_batch_size = 10_000
         self.codec = default_codec() if codec is None else codec
@@ -365,6 +376,8 @@ class BackupRepository:
         self.last_backup: list[BackupReport] = []
         self._crypto: Crypto | None = None
         self._verified: dict[str, bool] = {}
+        self._summaries: dict[str, _Summary] = {}
+        self._recent: OrderedDict[str, Manifest] = OrderedDict()
         self._open(password, scrypt_n)
 
     # ---- opening ------------------------------------------------------------------------
@@ -544,6 +557,46 @@ class BackupRepository:
             f"snapshot {snapshot}: no intact manifest ({'; '.join(map(str, errors))})", problems
         )
 
+    def _stamp(self, sid: str) -> tuple[int, float] | None:
+        """Size and modification time of a manifest in the first copy (None if unknown)."""
+        s = self._stores[0]
+        try:
+            return s.size(_snap_name(sid)), s.mtime(_snap_name(sid))
+        except (FileNotFoundError, OSError):
+            return None
+
+    def _remember(self, m: Manifest) -> None:
+        """Cache a committed manifest's summary and the few newest manifests themselves
+        (the next backup's parent), valid while the object's size and mtime stay."""
+        stamp = self._stamp(m.id)
+        if stamp is None:
+            return
+        self._summaries[m.id] = _Summary(m.node, m.order,
+                                         frozenset(c.id for c in m.chunks), stamp)
+        self._recent[m.id] = m
+        while len(self._recent) > 4:
+            self._recent.popitem(last=False)
+
+    def _cached(self, sid: str) -> _Summary | None:
+        got = self._summaries.get(sid)
+        if got is not None and got.stamp != self._stamp(sid):
+            del self._summaries[sid]
+            self._recent.pop(sid, None)
+            return None
+        return got
+
+    def _summary(self, sid: str) -> _Summary | None:
+        """Node, order and chunk ids of a snapshot, or None if it is damaged."""
+        got = self._cached(sid)
+        if got is None:
+            try:
+                m = self.manifest(sid)
+            except BackupCorrupted:
+                return None
+            self._remember(m)
+            return _Summary(m.node, m.order, frozenset(c.id for c in m.chunks), None)
+        return got
+
     def snapshots(self, node: str | None = None) -> list[Manifest]:
         """Committed snapshots (intact manifests), oldest first by (epoch, seq) watermark."""
         out = []
@@ -630,12 +683,23 @@ class BackupRepository:
         fresh: list[list[str]] = [[] for _ in self._stores]
         with self._locked(shared=True) as lk:
             # Listed under the lock: a prune cannot forget or sweep what this backup reuses.
-            committed = self.snapshots()
             # Dedup only against chunks a committed manifest names: those were made durable
             # before their manifest. A chunk file left by a crashed backup is rewritten.
-            known = {c.id for m in committed for c in m.chunks}
-            previous = [m for m in committed if m.node == node]
-            parent = previous[-1] if previous else None
+            known: set[str] = set()
+            newest: tuple[tuple[int, int, float], str] | None = None
+            for sid_ in self._snapshot_ids():
+                summary = self._summary(sid_)
+                if summary is None:
+                    continue
+                known |= summary.chunks
+                if summary.node == node and (newest is None or summary.order > newest[0]):
+                    newest = (summary.order, sid_)
+            parent = None
+            if newest is not None:
+                cached = self._cached(newest[1])
+                parent = self._recent.get(newest[1]) if cached is not None else None
+                if parent is None:
+                    parent = self.manifest(newest[1])
             base = parent if parent is not None and not full and self._can_extend(parent) \
                 else None
             res = self._backup_pass(backend, base, known, fresh, lk)
@@ -654,6 +718,7 @@ class BackupRepository:
             lk.check()  # still registered: no prune can have swept what this one names
             for s in self._stores:  # the commit point, one complete object per copy
                 s.put(_snap_name(sid), self._seal(_snap_name(sid), doc))
+            self._remember(m)
         self.last_backup.append(BackupReport(
             sid, node, res.records, len(m.columns["range"]), res.written, res.reused,
             res.nbytes, m.raw_bytes, m.fuzzy, time.monotonic() - t0,
