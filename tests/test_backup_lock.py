@@ -294,3 +294,21 @@ def test_disk_full_on_a_real_small_tmpfs(small_tmpfs: Path) -> None:
     t2 = MemoryBackend("t2")
     repo.restore(sid, t2)
     assert dump(t2) == dump(big)
+
+
+def test_backup_blocked_in_one_copy_withdraws_from_all(tmp_path: Path) -> None:
+    """Expected: with copies=2 and a live prune lock only in the second copy (a prune
+    that is taking the lock copy by copy), a backup withdraws its marker from the first
+    copy too (so that prune is never held up by it) and raises BackupLocked; once the lock
+    is gone the backup goes through and leaves no lock objects."""
+    urls = [str(tmp_path / "c1"), str(tmp_path / "c2")]
+    repo = BackupRepository(urls, copies=2, range_bits=BITS, lock_timeout_s=0.3)
+    c1, c2 = repo._stores
+    c2.put(PRUNE_LOCK, LockDoc.encode("prune", "d" * 32, 600.0))
+    with pytest.raises(BackupLocked, match="locked by a prune"):
+        repo.backup(filled(50))
+    assert c1.list("locks") == [] and c2.list("locks") == [PRUNE_LOCK]
+    c2.delete(PRUNE_LOCK)
+    sid = repo.backup(filled(50))
+    assert c1.list("locks") == [] == c2.list("locks") and repo.verify().ok
+    assert [m.id for m in repo.snapshots()] == [sid]

@@ -163,17 +163,23 @@ class RepositoryLock:
         self.kind = "backup"
         deadline = time.monotonic() + self.timeout_s
         name = marker_name(self.token)
-        for s in self.stores:
-            while True:
+        while True:
+            blocked: ObjectStore | None = None
+            for s in self.stores:
                 s.put(name, LockDoc.encode("backup", self.token, self.lease_s), sync=False)
-                if self.prune_holder(s) is None:
-                    self._held.append(s)
+                self._held.append(s)
+                if self.prune_holder(s) is not None:
+                    blocked = s
                     break
-                s.delete(name)  # withdraw, so the prune can go on
-                if on_wait is not None:
-                    on_wait()
-                self._deadline_passed(deadline, "repository is locked by a prune", s)
-                time.sleep(_POLL_S)
+            if blocked is None:
+                break
+            # Withdraw from every copy (not only this one), so a prune holding the lock
+            # there and waiting for markers elsewhere can go on.
+            self.release()
+            if on_wait is not None:
+                on_wait()
+            self._deadline_passed(deadline, "repository is locked by a prune", blocked)
+            time.sleep(_POLL_S)
         self._refreshed = time.monotonic()
 
     def acquire_exclusive(self, on_wait: Callable[[], None] | None = None) -> None:
