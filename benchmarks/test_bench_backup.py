@@ -8,11 +8,12 @@ thread). Each case stores its MB/s in ``extra_info`` and the summary at the end 
 there are no timing assertions. Figures and what limits them: benchmarks/README.md.
 
 The incremental cases read from a ``SQLiteBackend`` (a node on the local disk, whose
-``scan_range`` is a primary-key range): ``MemoryBackend.scan_range`` sorts the whole dict
-on every call, so an incremental backup, which makes one call per run of changed ranges,
-would measure that sort. ``test_full_vs_incremental_side_by_side`` times a full and an
-incremental backup of the same node alternately in one run and reports their ratio (the
-box is shared and noisy: separate cases drift apart).
+``scan_range`` is a primary-key range) or from ``IndexedNode`` (below: a ``MemoryBackend``
+with a sorted hash index): ``MemoryBackend.scan_range`` sorts the whole dict on every
+call, so an incremental backup, which makes one call per run of changed ranges, would
+measure that sort. The ``side_by_side`` cases time a full and an incremental backup of the
+same node alternately in one run and report their ratio (the box is shared and noisy:
+separate cases drift apart).
 """
 
 from __future__ import annotations
@@ -46,6 +47,40 @@ def _records(n: int) -> tuple[Records, float]:
     return Records.build(keys, values, 1, np.arange(1, n + 1)), mb
 
 
+class IndexedNode(MemoryBackend):
+    """A ``MemoryBackend`` with a sorted key-hash index, as a real store keeps one (SQLite's
+    primary key is ``(hash, key)``): ``scan_range`` is a slice of the index instead of a
+    sort of the whole dict, so a backup's time is the backup layer's own. Writes and range
+    digests are ``MemoryBackend``'s; :meth:`reindex` (outside the timed part) rebuilds the
+    index after writes."""
+
+    def reindex(self) -> None:
+        with self._lock:
+            items = list(self._data.items())
+        h = np.fromiter((r[3] for _, r in items), dtype=np.uint64, count=len(items))
+        order = np.argsort(h, kind="stable")
+        self._h = h[order]
+        o = order.tolist()
+        self._keys = [items[i][0] for i in o]
+        self._values = [items[i][1][0] for i in o]
+        self._eps = np.array([items[i][1][1] for i in o], dtype=np.int64)
+        self._sqs = np.array([items[i][1][2] for i in o], dtype=np.int64)
+
+    def scan_range(self, lo: int, hi: int, batch_size: int = 10_000) -> Iterator[Records]:
+        a = int(np.searchsorted(self._h, np.uint64(lo), "left"))
+        b = len(self._h) if hi >= 2**64 else int(np.searchsorted(self._h, np.uint64(hi), "left"))
+        for i in range(a, b, batch_size):
+            j = min(b, i + batch_size)
+            yield Records(self._keys[i:j], self._values[i:j], self._eps[i:j], self._sqs[i:j])
+
+
+class NullTarget(MemoryBackend):
+    """A restore target that stores nothing: what is left is the restore's own work."""
+
+    def write(self, records: Records, *, fenced: bool = False) -> int:
+        return len(records)
+
+
 @pytest.fixture(scope="module")
 def records() -> tuple[Records, float]:
     return _records(N)
@@ -57,6 +92,15 @@ def data(records: tuple[Records, float]) -> tuple[MemoryBackend, float]:
     src = MemoryBackend("n1")
     src.write(recs)
     return src, mb
+
+
+@pytest.fixture(scope="module")
+def indexed(records: tuple[Records, float]) -> tuple[IndexedNode, float]:
+    recs, mb = records
+    node = IndexedNode("n1")
+    node.write(recs)
+    node.reindex()
+    return node, mb
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +145,19 @@ def test_full_backup(benchmark: Any, data: tuple[MemoryBackend, float], workdir:
     _run(benchmark, "full backup (MemoryBackend)", mb, lambda repo: repo.backup(src), setup)
 
 
+def test_full_backup_indexed(
+    benchmark: Any, indexed: tuple[IndexedNode, float], workdir: Path
+) -> None:
+    src, mb = indexed
+    counter = iter(range(100))
+
+    def setup() -> tuple[tuple[BackupRepository], dict[str, Any]]:
+        return (BackupRepository(workdir / f"r{next(counter)}"),), {}
+
+    _run(benchmark, "full backup (indexed in-memory node)", mb, lambda repo: repo.backup(src),
+         setup)
+
+
 def test_full_backup_sqlite(
     benchmark: Any, sqlite_node: tuple[SQLiteBackend, float], workdir: Path
 ) -> None:
@@ -132,13 +189,10 @@ def test_incremental_backup_1pct(
                                 chunks_written=rep.chunks_written)
 
 
-def test_full_vs_incremental_side_by_side(
-    benchmark: Any, sqlite_node: tuple[SQLiteBackend, float], workdir: Path
-) -> None:
+def _side_by_side(benchmark: Any, node: Any, workdir: Path, label: str) -> None:
     """Alternate full and incremental backups of the same node; the best of each."""
-    src, mb = sqlite_node
     repo = BackupRepository(workdir / "side")
-    repo.backup(src)
+    repo.backup(node)
     rng = np.random.default_rng(SEED + 2)
     epochs = iter(range(200, 300))
     fulls: list[float] = []
@@ -146,11 +200,13 @@ def test_full_vs_incremental_side_by_side(
 
     def once() -> None:
         t = time.perf_counter()
-        repo.backup(src, full=True)
+        repo.backup(node, full=True)
         fulls.append(time.perf_counter() - t)
-        _change_1pct(src, rng, next(epochs))
+        _change_1pct(node, rng, next(epochs))
+        if isinstance(node, IndexedNode):
+            node.reindex()
         t = time.perf_counter()
-        repo.backup(src)
+        repo.backup(node)
         incs.append(time.perf_counter() - t)
 
     benchmark.pedantic(once, rounds=3, iterations=1)
@@ -158,9 +214,24 @@ def test_full_vs_incremental_side_by_side(
     ratio = min(fulls) / min(incs)
     benchmark.extra_info.update(full_s=min(fulls), incremental_s=min(incs), ratio=ratio)
     _NOTES.append(
-        f"side by side (SQLite node): full {min(fulls):.2f} s, incremental after 1% "
+        f"side by side ({label}): full {min(fulls):.2f} s, incremental after 1% "
         f"{min(incs):.3f} s -> {ratio:.1f}x (read {rep.records_read} records in "
         f"{rep.ranges_read} of 65536 ranges, {rep.chunks_written} chunk(s) written)")
+
+
+def test_full_vs_incremental_side_by_side(
+    benchmark: Any, sqlite_node: tuple[SQLiteBackend, float], workdir: Path
+) -> None:
+    _side_by_side(benchmark, sqlite_node[0], workdir, "SQLite node")
+
+
+def test_full_vs_incremental_side_by_side_indexed(
+    benchmark: Any, records: tuple[Records, float], workdir: Path
+) -> None:
+    node = IndexedNode("n2")  # its own copy: this case writes to it
+    node.write(records[0])
+    node.reindex()
+    _side_by_side(benchmark, node, workdir, "indexed in-memory node")
 
 
 def test_verify(benchmark: Any, data: tuple[MemoryBackend, float], workdir: Path) -> None:
@@ -179,7 +250,21 @@ def test_restore(benchmark: Any, data: tuple[MemoryBackend, float], workdir: Pat
     def setup() -> tuple[tuple[MemoryBackend], dict[str, Any]]:
         return (MemoryBackend("target"),), {}
 
-    _run(benchmark, "restore", mb, lambda t: repo.restore(sid, t), setup)
+    _run(benchmark, "restore (into a MemoryBackend)", mb, lambda t: repo.restore(sid, t), setup)
+
+
+def test_restore_own_work(
+    benchmark: Any, data: tuple[MemoryBackend, float], workdir: Path
+) -> None:
+    src, mb = data
+    repo = BackupRepository(workdir / "r")
+    sid = repo.backup(src)
+
+    def setup() -> tuple[tuple[MemoryBackend], dict[str, Any]]:
+        return (NullTarget("null"),), {}
+
+    _run(benchmark, "restore (target stores nothing)", mb, lambda t: repo.restore(sid, t),
+         setup)
 
 
 def teardown_module() -> None:

@@ -93,6 +93,7 @@ class ChunkPacker:
     _fine: list[np.ndarray] = field(default_factory=list)
     _sizes: list[np.ndarray] = field(default_factory=list)
     _vlens: list[np.ndarray] = field(default_factory=list)
+    _bytes: int = 0
     peak_records: int = 0
 
     def add(self, recs: Records, fine: np.ndarray) -> None:
@@ -107,12 +108,26 @@ class ChunkPacker:
         vl = value_lengths(recs)
         self._vlens.append(vl)
         self._sizes.append(record_sizes(recs, vl))
+        self._bytes += int(self._sizes[-1].sum())
         self.peak_records = max(self.peak_records, len(self._keys))
-        self._pack(final=False)
+        if self._due():
+            self._pack(final=False)
 
     def end_run(self) -> None:
         """The ranges added so far are complete (a scanned interval ended)."""
-        self._pack(final=True, flush_all=False)
+        if self._due():
+            self._pack(final=True, flush_all=False)
+
+    def _due(self) -> bool:
+        """Cheap test whether a chunk may be complete (the packing itself is O(held))."""
+        if not self._keys:
+            return False
+        if self._bytes >= (4 * self.target_bytes if self.by_group else self.target_bytes):
+            return True
+        if self.by_group:
+            shift = self.fine_bits - self.group_bits
+            return int(self._fine[0][0]) >> shift != int(self._fine[-1][-1]) >> shift
+        return False
 
     def finish(self) -> None:
         """Write out everything still held."""
@@ -160,6 +175,7 @@ class ChunkPacker:
             self._eps, self._sqs = [eps], [sqs]
             self._vlens = [np.concatenate(self._vlens)[taken:]]
             self._fine, self._sizes = [fine[taken:]], [sizes[taken:]]
+            self._bytes = int(sizes[taken:].sum())
 
     def _flush(self, a: int, b: int, fine: np.ndarray) -> None:
         eps = np.concatenate(self._eps) if len(self._eps) > 1 else self._eps[0]
