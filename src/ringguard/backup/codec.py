@@ -1,20 +1,22 @@
 """Binary formats of a backup repository: record chunks, compressed objects, encryption.
 
-Chunk payload (the records of one key-hash range, uncompressed; all integers
+Chunk payload (the records of one or more key-hash ranges, uncompressed; all integers
 little-endian)::
 
-    magic    4 bytes  b"RGR1"
+    magic    4 bytes  b"RGR2"
     count    u32      number of records n
-    range    u32      the range id every key of the chunk hashes into
+    blocks   u32      number of ranges b held (one block each)
+    table    b x (range u32, records u32)   ascending range ids; records add up to n
     klen     n x u32  key lengths
     vlen     n x i64  value lengths, -1 for a tombstone
     epoch    n x i64  record versions (epoch, seq)
     seq      n x i64
-    keys     sum(klen) bytes, concatenated in record order (sorted by key)
+    keys     sum(klen) bytes, concatenated in record order (block by block)
     values   sum(max(vlen, 0)) bytes, concatenated
 
 The layout is columnar so that encoding and decoding are a few NumPy calls and two joins.
-The payload's SHA-256 is the range digest kept in the manifest.
+The payload's SHA-256 is recorded in the manifest's chunk table; each range's record
+digest sum (the backends' range digest) in its range table.
 
 Stored object (what a file in the repository holds, before optional encryption)::
 
@@ -49,9 +51,10 @@ import numpy as np
 from ..backends.base import MAX_KEY_BYTES, MAX_VALUE_BYTES, Records
 from .errors import BackupAuthError, BackupCorrupted
 
-__all__ = ["CODECS", "Crypto", "compress", "decode_chunk", "decompress", "encode_chunk"]
+__all__ = ["CODECS", "Crypto", "compress", "decode_chunk", "decompress", "encode_chunk",
+           "payload_table"]
 
-_PAYLOAD_MAGIC = b"RGR1"
+_PAYLOAD_MAGIC = b"RGR2"
 _OBJECT_MAGIC = b"RGK1"
 _SEALED_MAGIC = b"RGE1"
 _OBJ_HEAD = struct.Struct("<4sBQ")
@@ -88,12 +91,20 @@ def default_codec() -> int:
     return 2 if _zstd() is not None else 1
 
 
-def encode_chunk(range_id: int, records: Records, vlens: np.ndarray) -> bytes:
-    """The payload of one range (``records`` sorted by key; ``vlens`` -1 for tombstones)."""
+def encode_chunk(
+    block_ranges: np.ndarray, block_counts: np.ndarray, records: Records, vlens: np.ndarray
+) -> bytes:
+    """The payload of ``records`` (block by block, ascending ranges; ``vlens`` -1 for
+    tombstones), holding ``block_counts[i]`` records of range ``block_ranges[i]``."""
     n = len(records)
+    nb = len(block_ranges)
+    table = np.empty((nb, 2), dtype="<u4")
+    table[:, 0] = block_ranges
+    table[:, 1] = block_counts
     klens = np.fromiter(map(len, records.keys), dtype="<u4", count=n)
     parts = [
-        _PAY_HEAD.pack(_PAYLOAD_MAGIC, n, range_id),
+        _PAY_HEAD.pack(_PAYLOAD_MAGIC, n, nb),
+        table.tobytes(),
         klens.tobytes(),
         np.asarray(vlens, dtype="<i8").tobytes(),
         np.asarray(records.epochs, dtype="<i8").tobytes(),
@@ -104,22 +115,30 @@ def encode_chunk(range_id: int, records: Records, vlens: np.ndarray) -> bytes:
     return b"".join(parts)
 
 
-def payload_header(payload: bytes) -> tuple[int, int]:
-    """``(count, range_id)`` of a payload, checking only its magic and header length."""
+def payload_table(payload: bytes) -> tuple[int, np.ndarray, np.ndarray, int]:
+    """``(count, block_ranges, block_counts, pos)`` of a payload (``pos``: where the
+    record columns start); ``ValueError`` on a bad magic or an inconsistent table."""
     if len(payload) < _PAY_HEAD.size:
         raise ValueError("payload shorter than its header")
-    magic, n, rid = _PAY_HEAD.unpack_from(payload)
+    magic, n, nb = _PAY_HEAD.unpack_from(payload)
     if magic != _PAYLOAD_MAGIC:
         raise ValueError("bad payload magic")
-    return n, rid
+    pos = _PAY_HEAD.size + 8 * nb
+    if pos + n * 28 > len(payload):
+        raise ValueError(f"payload of {len(payload)} bytes cannot hold {nb} blocks, {n} records")
+    table = np.frombuffer(payload, dtype="<u4", count=2 * nb, offset=_PAY_HEAD.size)
+    ranges = table[0::2].astype(np.int64)
+    counts = table[1::2].astype(np.int64)
+    if nb and ((np.diff(ranges) <= 0).any() or counts.min() < 1):
+        raise ValueError("payload block table is not ascending or has an empty block")
+    if int(counts.sum()) != n:
+        raise ValueError(f"payload block table counts {int(counts.sum())} records, header {n}")
+    return n, ranges, counts, pos
 
 
 def key_offsets(payload: bytes) -> tuple[np.ndarray, np.ndarray]:
     """``(data, offsets)``: the payload as uint8 and the int64 bounds of each key in it."""
-    n, _ = payload_header(payload)
-    pos = _PAY_HEAD.size
-    if pos + n * 28 > len(payload):
-        raise ValueError(f"payload of {len(payload)} bytes cannot hold {n} records")
+    n, _, _, pos = payload_table(payload)
     klens = np.frombuffer(payload, dtype="<u4", count=n, offset=pos).astype(np.int64)
     koff = np.empty(n + 1, dtype=np.int64)
     koff[0] = 0
@@ -130,13 +149,10 @@ def key_offsets(payload: bytes) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(payload, dtype=np.uint8), koff
 
 
-def decode_chunk(payload: bytes) -> tuple[int, Records]:
-    """``(range_id, records)`` of a payload; ``ValueError`` on any inconsistency."""
-    n, rid = payload_header(payload)
-    pos = _PAY_HEAD.size
-    fixed = n * (4 + 8 + 8 + 8)
-    if pos + fixed > len(payload):
-        raise ValueError(f"payload of {len(payload)} bytes cannot hold {n} records")
+def decode_chunk(payload: bytes) -> tuple[np.ndarray, np.ndarray, Records]:
+    """``(block_ranges, block_counts, records)`` of a payload; ``ValueError`` on any
+    inconsistency."""
+    n, branges, bcounts, pos = payload_table(payload)
     klens = np.frombuffer(payload, dtype="<u4", count=n, offset=pos).astype(np.int64)
     pos += 4 * n
     vlens = np.frombuffer(payload, dtype="<i8", count=n, offset=pos)
@@ -172,7 +188,7 @@ def decode_chunk(payload: bytes) -> tuple[int, Records]:
     values: list[bytes | None] = [
         None if tomb[i] else payload[vo[i] : vo[i + 1]] for i in range(n)
     ]
-    return rid, Records(keys, values, epochs, seqs)
+    return branges, bcounts, Records(keys, values, epochs, seqs)
 
 
 def compress(payload: bytes, codec: int, level: int | None = None) -> bytes:

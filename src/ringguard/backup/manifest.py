@@ -1,5 +1,12 @@
 """The repository config and snapshot manifests: JSON documents, validated as untrusted.
 
+Version 2 (config and manifest): chunks hold several digest ranges each (payload magic
+``RGR2``), and a manifest keeps a columnar range table (little-endian arrays in base64:
+range id, record count, the backends' range digest, chunk index, payload bytes, greatest
+version) plus a chunk table ``[id, sha256, raw bytes]``. Version 1 repositories (one
+range per chunk, from development builds before range digests) are refused with a clear
+message.
+
 A manifest is the commit point of a snapshot: it is written last, as one complete object,
 after every chunk it names is stored. It carries a SHA-256 of its own canonical JSON
 (``checksum``), so a flipped bit anywhere in it is detected even when the JSON still parses.
@@ -7,21 +14,25 @@ after every chunk it names is stored. It carries a SHA-256 of its own canonical 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .errors import BackupCorrupted, BackupFormatError
 
-__all__ = ["CONFIG_VERSION", "MANIFEST_VERSION", "Manifest", "RangeEntry", "dump_manifest",
-           "load_config", "load_manifest"]
+__all__ = ["CONFIG_VERSION", "MANIFEST_VERSION", "ChunkRef", "Manifest", "RangeEntry",
+           "dump_manifest", "load_config", "load_manifest"]
 
 CONFIG_FORMAT = "ringguard-backup"
-CONFIG_VERSION = 1
+CONFIG_VERSION = 2
 MANIFEST_FORMAT = "ringguard-snapshot"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_MANIFEST_BYTES = 256 * 1024 * 1024
 MAX_RANGE_BITS = 16
@@ -104,25 +115,52 @@ def load_config(data: bytes, where: str) -> dict[str, Any]:
 
 # ---- manifests ----------------------------------------------------------------------------
 
+#: Columns of a manifest's range table: one row per non-empty digest range, ascending.
+RANGE_COLUMNS: dict[str, str] = {
+    "range": "<u4",  # digest range id (top digest_bits bits of the key hash)
+    "count": "<u4",  # records (tombstones included)
+    "digest": "<u8",  # the backend's range digest: sum of record digests mod 2**64
+    "chunk": "<u4",  # index into the manifest's chunk table
+    "raw": "<u4",  # bytes of the range's records in the chunk payload
+    "epoch": "<i8",  # greatest (epoch, seq) version of the range
+    "seq": "<i8",
+}
+MAX_CHUNKS = 1 << 24
+
 
 @dataclass(frozen=True)
 class RangeEntry:
-    """One key-hash range of a snapshot: its records are in exactly one chunk."""
+    """One digest range of a snapshot, as a row of :attr:`Manifest.ranges`.
+
+    ``digest`` is the backend's range digest (16 hex digits: the sum mod 2**64 of the
+    records' digests, :func:`ringguard.backends.base.record_digests`), ``chunk`` the id of
+    the chunk holding the range's records, ``raw`` their size in its payload.
+    """
 
     range: int
     count: int
-    digest: str  # SHA-256 of the chunk payload
-    chunk: str  # object id (= digest, or an HMAC of the payload when encrypted)
-    raw: int  # payload bytes
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"range": self.range, "count": self.count, "digest": self.digest,
-                "chunk": self.chunk, "raw": self.raw}
+    digest: str
+    chunk: str
+    raw: int
 
 
 @dataclass(frozen=True)
+class ChunkRef:
+    """One chunk a snapshot names: its id, the SHA-256 of its payload and its size."""
+
+    id: str
+    sha256: str
+    raw: int
+
+
+@dataclass(frozen=True, eq=False)
 class Manifest:
-    """A committed snapshot of one node."""
+    """A committed snapshot of one node.
+
+    The range table is columnar (``columns``: NumPy arrays named as in
+    :data:`RANGE_COLUMNS`, one row per non-empty range of ``2**digest_bits``); ``chunks``
+    is the chunk table its ``chunk`` column indexes.
+    """
 
     id: str
     node: str
@@ -133,7 +171,10 @@ class Manifest:
     watermark: tuple[int, int] | None
     fuzzy: bool
     records: int
-    ranges: tuple[RangeEntry, ...]
+    chunks: tuple[ChunkRef, ...]
+    columns: dict[str, np.ndarray]
+    digest_bits: int = 16
+    fuzzy_ranges: tuple[int, ...] = ()
     hash_function: str = "xxh64"
     hash_seed: int = 0
 
@@ -145,10 +186,30 @@ class Manifest:
 
     @property
     def raw_bytes(self) -> int:
-        return sum(r.raw for r in self.ranges)
+        """Payload bytes of this snapshot's records (what a full copy of it would hold)."""
+        return int(self.columns["raw"].sum(dtype=np.int64))
+
+    @property
+    def ranges(self) -> tuple[RangeEntry, ...]:
+        """The range table as :class:`RangeEntry` rows (built on each call)."""
+        c = self.columns
+        ids = [ch.id for ch in self.chunks]
+        return tuple(
+            RangeEntry(r, n, f"{d:016x}", ids[k], w)
+            for r, n, d, k, w in zip(c["range"].tolist(), c["count"].tolist(),
+                                     c["digest"].tolist(), c["chunk"].tolist(),
+                                     c["raw"].tolist(), strict=True)
+        )
+
+
+def empty_columns(n: int = 0) -> dict[str, np.ndarray]:
+    return {k: np.zeros(n, dtype=t) for k, t in RANGE_COLUMNS.items()}
 
 
 def dump_manifest(m: Manifest) -> bytes:
+    cols = {k: base64.b64encode(np.ascontiguousarray(m.columns[k], dtype=t).tobytes()).decode()
+            for k, t in RANGE_COLUMNS.items()}
+    cols["rows"] = len(m.columns["range"])  # type: ignore[assignment]
     doc: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "version": MANIFEST_VERSION,
@@ -156,19 +217,22 @@ def dump_manifest(m: Manifest) -> bytes:
         "node": m.node,
         "created": m.created,
         "placement": m.placement,
-        "hash": {"function": m.hash_function, "seed": m.hash_seed, "range_bits": m.range_bits},
+        "hash": {"function": m.hash_function, "seed": m.hash_seed,
+                 "range_bits": m.range_bits, "digest_bits": m.digest_bits},
         "parent": m.parent,
         "watermark": list(m.watermark) if m.watermark is not None else None,
         "fuzzy": m.fuzzy,
+        "fuzzy_ranges": list(m.fuzzy_ranges),
         "records": m.records,
-        "ranges": [r.as_dict() for r in m.ranges],
+        "chunks": [[c.id, c.sha256, c.raw] for c in m.chunks],
+        "ranges": cols,
     }
     doc["checksum"] = hashlib.sha256(canonical(doc)).hexdigest()
     return canonical(doc)
 
 
 _FIELDS = {"format", "version", "id", "node", "created", "placement", "hash", "parent",
-           "watermark", "fuzzy", "records", "ranges", "checksum"}
+           "watermark", "fuzzy", "fuzzy_ranges", "records", "chunks", "ranges", "checksum"}
 
 
 def load_manifest(data: bytes, expected_id: str) -> Manifest:
@@ -207,10 +271,11 @@ def load_manifest(data: bytes, expected_id: str) -> Manifest:
     h = doc["hash"]
     if not (
         isinstance(h, dict)
-        and set(h) == {"function", "seed", "range_bits"}
+        and set(h) == {"function", "seed", "range_bits", "digest_bits"}
         and h["function"] == "xxh64"
         and _is_int(h["seed"], 0, (1 << 64) - 1)
         and _is_int(h["range_bits"], 0, MAX_RANGE_BITS)
+        and _is_int(h["digest_bits"], h["range_bits"], MAX_RANGE_BITS)
     ):
         raise bad("hash description is invalid")
     if doc["parent"] is not None and not (
@@ -224,38 +289,64 @@ def load_manifest(data: bytes, expected_id: str) -> Manifest:
         raise bad("watermark is invalid")
     if type(doc["fuzzy"]) is not bool or not _is_int(doc["records"]):
         raise bad("fuzzy/records are invalid")
-    ranges = doc["ranges"]
-    nranges = 1 << h["range_bits"]
-    if not isinstance(ranges, list) or len(ranges) > nranges:
-        raise bad("ranges is not a list of at most 2**range_bits entries")
-    entries = []
-    seen = set()
-    total = 0
-    for i, r in enumerate(ranges):
-        ok = (
-            isinstance(r, dict)
-            and set(r) == {"range", "count", "digest", "chunk", "raw"}
-            and _is_int(r["range"], 0, nranges - 1)
-            and _is_int(r["count"], 1)
-            and _is_int(r["raw"], 1)
-            and isinstance(r["digest"], str)
-            and _HEX64.match(r["digest"]) is not None
-            and isinstance(r["chunk"], str)
-            and _HEX64.match(r["chunk"]) is not None
-        )
-        if not ok:
-            raise bad(f"range entry {i} is invalid (ids must be 64 hex digits)")
-        if r["range"] in seen:
-            raise bad(f"range {r['range']} is listed twice")
-        seen.add(r["range"])
-        total += r["count"]
-        entries.append(RangeEntry(r["range"], r["count"], r["digest"], r["chunk"], r["raw"]))
+    nranges = 1 << h["digest_bits"]
+    fr = doc["fuzzy_ranges"]
+    if not (isinstance(fr, list) and len(fr) <= nranges
+            and all(_is_int(x, 0, nranges - 1) for x in fr)):
+        raise bad("fuzzy_ranges is invalid")
+    chunks_doc = doc["chunks"]
+    if not isinstance(chunks_doc, list) or len(chunks_doc) > MAX_CHUNKS:
+        raise bad("chunks is not a list")
+    chunks = []
+    for i, c in enumerate(chunks_doc):
+        if not (isinstance(c, list) and len(c) == 3
+                and isinstance(c[0], str) and _HEX64.match(c[0]) is not None
+                and isinstance(c[1], str) and _HEX64.match(c[1]) is not None
+                and _is_int(c[2], 1)):
+            raise bad(f"chunk entry {i} is invalid (ids must be 64 hex digits)")
+        chunks.append(ChunkRef(c[0], c[1], c[2]))
+    cols_doc = doc["ranges"]
+    if not (isinstance(cols_doc, dict) and set(cols_doc) == {*RANGE_COLUMNS, "rows"}
+            and _is_int(cols_doc["rows"], 0, nranges)):
+        raise bad("ranges table is invalid")
+    rows = cols_doc["rows"]
+    cols: dict[str, np.ndarray] = {}
+    for k, t in RANGE_COLUMNS.items():
+        v = cols_doc[k]
+        try:
+            raw = base64.b64decode(v, validate=True) if isinstance(v, str) else None
+        except (ValueError, binascii.Error):
+            raw = None
+        if raw is None or len(raw) != rows * np.dtype(t).itemsize:
+            raise bad(f"ranges column {k!r} is not {rows} base64 values")
+        cols[k] = np.frombuffer(raw, dtype=t).astype(np.dtype(t).newbyteorder("="))
+    r = cols["range"].astype(np.int64)
+    if rows and (
+        r.max() >= nranges or (np.diff(r) <= 0).any() or cols["count"].min() < 1
+        or cols["raw"].min() < 1 or cols["chunk"].max() >= len(chunks)
+        or cols["epoch"].min() < 0 or cols["seq"].min() < 0
+    ):
+        first = _first_bad_row(cols, nranges, len(chunks))
+        raise bad(f"range row {first} is invalid (range ids ascending below 2**digest_bits, "
+                  "counts and sizes >= 1, chunk index in the chunk table)")
+    total = int(cols["count"].sum(dtype=np.int64))
     if total != doc["records"]:
         raise bad(f"range counts add up to {total}, records says {doc['records']}")
     return Manifest(
         id=doc["id"], node=doc["node"], created=float(doc["created"]),
         placement=doc["placement"], range_bits=h["range_bits"], parent=doc["parent"],
         watermark=(w[0], w[1]) if w is not None else None, fuzzy=doc["fuzzy"],
-        records=doc["records"], ranges=tuple(entries), hash_function=h["function"],
+        records=doc["records"], chunks=tuple(chunks), columns=cols,
+        digest_bits=h["digest_bits"], fuzzy_ranges=tuple(fr), hash_function=h["function"],
         hash_seed=h["seed"],
     )
+
+
+def _first_bad_row(cols: dict[str, np.ndarray], nranges: int, nchunks: int) -> int:
+    r = cols["range"].astype(np.int64)
+    bad = (
+        (r >= nranges) | (cols["count"] < 1) | (cols["raw"] < 1)
+        | (cols["chunk"] >= nchunks) | (cols["epoch"] < 0) | (cols["seq"] < 0)
+    )
+    bad[1:] |= np.diff(r) <= 0
+    return int(np.flatnonzero(bad)[0])

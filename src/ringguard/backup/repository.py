@@ -1,35 +1,40 @@
-"""Verified, incremental backups of node backends (see ``docs``/README "Backup").
+"""Verified, incremental backups of node backends (see README "Backup").
 
 Layout of a repository (the same in every copy)::
 
     config                          versioned JSON (format, id, encryption parameters)
-    chunks/<2 hex>/<64 hex>         one stored object per distinct range content
+    chunks/<2 hex>/<64 hex>         one stored object per distinct chunk payload
     snapshots/<32 hex>.json         one manifest per committed snapshot
-    locks/repository                flock: backups shared, prune exclusive (local paths)
+    locks/prune, locks/backup-<id>  the repository lock (see :mod:`.lock`)
 
-A snapshot groups a node's records by fixed ranges of the key-hash space (the top
-``range_bits`` bits of XXH64 of the key, computed in batch by the placement core). Each
-range becomes one content-addressed chunk, so a range that did not change produces the
-same chunk id and is not uploaded again. The manifest is written after every chunk and is
-the commit point.
+A snapshot cuts the key-hash space (XXH64 of the key, the backends' key hash) into
+``2**digest_bits`` ranges and keeps, per non-empty range, its record count and digest
+exactly as the backend's :meth:`~ringguard.backends.base.Backend.range_digests` defines
+them, the chunk holding its records and their greatest version. A full backup streams the
+node in key-hash order and writes one chunk per ``2**range_bits``-th of the space
+(content-addressed: unchanged data gives the same chunk, stored once). An incremental
+backup compares the node's range digests with its parent's and reads only the ranges that
+differ, packing them into a few new chunks; every other range names the parent's chunk,
+without a record being read. The manifest is written after every chunk and is the commit
+point; every manifest names all its chunks, so no snapshot depends on another's manifest.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import operator
 import os
 import re
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..backends.base import Backend, BackendError, Records
+from ..backends.base import DIGEST_BITS, Backend, BackendError, Records, record_digests
 from ..placement.hashing import KEY_HASH, KEY_HASH_SEED, key_hashes, key_hashes_buffer
 from .codec import (
     CODECS,
@@ -41,20 +46,21 @@ from .codec import (
     decode_chunk,
     decompress,
     default_codec,
-    encode_chunk,
     key_offsets,
-    payload_header,
 )
 from .errors import BackupAuthError, BackupCorrupted, BackupError, BackupFormatError
+from .lock import LEASE_S, RepositoryLock
 from .manifest import (
     MAX_RANGE_BITS,
+    ChunkRef,
     Manifest,
-    RangeEntry,
     dump_manifest,
+    empty_columns,
     load_config,
     load_manifest,
     new_config,
 )
+from .snapshot import ChunkPacker, concat_rows
 from .store import ObjectStore, open_store
 
 __all__ = [
@@ -83,22 +89,27 @@ def _snap_name(sid: str) -> str:
 class Problem:
     """One damaged or missing object, and where it is."""
 
-    kind: str  # "manifest", "chunk", "missing"
+    kind: str  # "manifest", "chunk", "missing", "range"
     detail: str
     snapshot: str | None = None
     node: str | None = None
-    range: int | None = None
+    range: int | None = None  # the first damaged digest range
     chunk: str | None = None
     copy: str | None = None
+    ranges: tuple[int, ...] = ()  # every digest range of the snapshot it affects
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "detail": self.detail, "snapshot": self.snapshot,
-                "node": self.node, "range": self.range, "chunk": self.chunk, "copy": self.copy}
+                "node": self.node, "range": self.range, "chunk": self.chunk, "copy": self.copy,
+                "ranges": list(self.ranges)}
 
     def __str__(self) -> str:
         where = ", ".join(
-            f"{k}={v}" for k, v in self.as_dict().items() if v is not None and k != "detail"
+            f"{k}={v}" for k, v in self.as_dict().items()
+            if v is not None and k not in ("detail", "ranges")
         )
+        if len(self.ranges) > 1:
+            where += f" (+{len(self.ranges) - 1} more ranges)"
         return f"{where}: {self.detail}"
 
 
@@ -122,7 +133,14 @@ class VerifyReport:
 
 @dataclass
 class BackupReport:
-    """What the last :meth:`BackupRepository.backup` of one node did."""
+    """What the last :meth:`BackupRepository.backup` of one node did.
+
+    ``ranges`` counts the snapshot's non-empty digest ranges; ``ranges_read`` and
+    ``records_read`` what was read from the node (an incremental backup reads only the
+    ranges whose digest differs from its parent's); ``chunks_written``/``chunks_reused``
+    the chunks this backup stored or found already stored; ``peak_records`` the most
+    records held in memory at once.
+    """
 
     snapshot: str
     node: str
@@ -134,6 +152,11 @@ class BackupReport:
     raw_bytes: int
     fuzzy: bool
     seconds: float
+    ranges_read: int = 0
+    records_read: int = 0
+    fuzzy_ranges: list[int] = field(default_factory=list)
+    parent: str | None = None
+    peak_records: int = 0
 
 
 @dataclass
@@ -180,6 +203,77 @@ class Stats:
         return self.logical_bytes / self.unique_bytes if self.unique_bytes else 1.0
 
 
+@dataclass
+class _Pass:
+    """What one backup pass over a node produced."""
+
+    digest_bits: int
+    chunks: list[ChunkRef] = field(default_factory=list)
+    columns: dict[str, np.ndarray] = field(default_factory=empty_columns)
+    records: int = 0
+    watermark: tuple[int, int] | None = None
+    fuzzy_ranges: list[int] = field(default_factory=list)
+    written: int = 0
+    reused: int = 0
+    nbytes: int = 0
+    ranges_read: int = 0
+    records_read: int = 0
+    peak_records: int = 0
+
+
+def _runs(read: np.ndarray, counts: np.ndarray, gap_records: int) -> list[tuple[int, int]]:
+    """Half-open intervals of range ids covering every ``read`` range, one per scan call:
+    consecutive ranges form a run, and runs separated by unchanged ranges holding at most
+    ``gap_records`` records (by ``counts``) are merged (one call costs about as much as
+    reading that many records; the extra records are dropped after the scan)."""
+    idx = np.flatnonzero(read)
+    if not len(idx):
+        return []
+    cuts = np.flatnonzero(np.diff(idx) > 1)
+    starts = np.concatenate(([idx[0]], idx[cuts + 1]))
+    ends = np.concatenate((idx[cuts] + 1, [idx[-1] + 1]))
+    csum = np.concatenate(([0], np.cumsum(counts.astype(np.int64))))
+    gaps = csum[starts[1:]] - csum[ends[:-1]]  # records between consecutive runs
+    keep = np.concatenate(([True], gaps > gap_records))
+    firsts = np.flatnonzero(keep)
+    lasts = np.append(firsts[1:] - 1, len(starts) - 1)
+    return list(zip(starts[firsts].tolist(), ends[lasts].tolist(), strict=True))
+
+
+def _rows_by_chunk(m: Manifest) -> list[tuple[int, np.ndarray]]:
+    """``(chunk index, row indices)`` of a manifest's range table, chunk by chunk."""
+    ch = m.columns["chunk"].astype(np.int64)
+    order = np.argsort(ch, kind="stable")
+    cuts = np.flatnonzero(np.diff(ch[order])) + 1
+    return [(int(ch[g[0]]), g) for g in np.split(order, cuts) if len(g)]
+
+
+@dataclass(frozen=True)
+class _Summary:
+    """What a backup needs of every committed snapshot."""
+
+    node: str
+    order: tuple[int, int, float]
+    chunks: frozenset[str]
+    stamp: tuple[int, float] | None
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A chunk read back and checked: its blocks and their recomputed digests."""
+
+    ranges: np.ndarray
+    counts: np.ndarray
+    starts: np.ndarray
+    digests: np.ndarray
+    records: Records
+
+
+_NO_RECORDS = Records([], [], np.zeros(0, np.int64), np.zeros(0, np.int64))
+_NOT_READ = _Checked(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                     np.zeros(0, np.uint64), _NO_RECORDS)
+
+
 class BackupRepository:
     """A backup repository on a local path or fsspec URL, optionally in k copies.
 
@@ -195,12 +289,26 @@ class BackupRepository:
         Encrypt every object with AES-256-GCM under a scrypt-derived key (needs
         ``pip install 'ringguard[crypto]'``). Fixed when the repository is created.
     range_bits
-        The key-hash space is cut into ``2**range_bits`` ranges, one chunk each.
+        A full backup writes one chunk per ``2**range_bits``-th of the key-hash space
+        (records of unchanged parts give byte-identical chunks, stored once).
+    digest_bits
+        Resolution of the per-range record counts and digests a snapshot keeps
+        (``2**digest_bits`` ranges, at most the backends' ``DIGEST_BITS`` = 16). An
+        incremental backup compares them with the node's
+        :meth:`~ringguard.backends.base.Backend.range_digests` and reads only the ranges
+        that differ.
+    chunk_target_bytes
+        Size an incremental backup packs its changed ranges into before starting a new
+        chunk (and the size above which a full backup splits a range group).
     codec
         Compression of new chunks: 2 zstandard (default when installed), 1 zlib, 0 none.
         Each chunk records its own codec, so a repository may mix them.
     lock_timeout_s
-        How long a backup or prune waits for the repository lock.
+        How long a backup waits for a running prune, and a prune for running backups,
+        before :class:`BackupLocked`.
+    lock_lease_s
+        Lease of this process's lock objects (refreshed while it works); a lock left by
+        a crashed process is broken once its lease ran out.
 
     Examples
     --------
@@ -224,8 +332,11 @@ class BackupRepository:
         password: str | bytes | None = None,
         *,
         range_bits: int = 10,
+        digest_bits: int = 16,
+        chunk_target_bytes: int = 4 << 20,
         codec: int | None = None,
         lock_timeout_s: float = 60.0,
+        lock_lease_s: float = LEASE_S,
         scrypt_n: int = SCRYPT_N,
     ) -> None:
         urls = [url] if isinstance(url, (str, os.PathLike)) else list(url)
@@ -243,13 +354,30 @@ class BackupRepository:
             raise ValueError(f"range_bits: expected an int in 0..{MAX_RANGE_BITS}")
         if codec is not None and (type(codec) is not int or codec not in CODECS):
             raise ValueError(f"codec: expected one of {sorted(CODECS)} ({CODECS}) or None")
+        if isinstance(digest_bits, bool) or not isinstance(digest_bits, int) or not (
+            range_bits <= digest_bits <= MAX_RANGE_BITS
+        ):
+            raise ValueError(f"digest_bits: expected an int in range_bits..{MAX_RANGE_BITS}")
+        if isinstance(chunk_target_bytes, bool) or not isinstance(chunk_target_bytes, int) \
+                or chunk_target_bytes < 1:
+            raise ValueError("chunk_target_bytes: expected an int >= 1")
         self.range_bits = range_bits
+        self.digest_bits = digest_bits
+        self.chunk_target_bytes = chunk_target_bytes
+        #: An incremental backup reads across a gap of unchanged ranges holding at most
+        #: this many records rather than starting another scan_range call.
+        self.scan_gap_records = 16
+        #: Records per ``scan_range`` batch: with one range group, what a backup holds.
+        self.scan_batch_size = 10_000
         self.codec = default_codec() if codec is None else codec
         self.lock_timeout_s = lock_timeout_s
+        self.lock_lease_s = lock_lease_s
         self._stores: list[ObjectStore] = [open_store(u) for u in urls]
         self.last_backup: list[BackupReport] = []
         self._crypto: Crypto | None = None
         self._verified: dict[str, bool] = {}
+        self._summaries: dict[str, _Summary] = {}
+        self._recent: OrderedDict[str, Manifest] = OrderedDict()
         self._open(password, scrypt_n)
 
     # ---- opening ------------------------------------------------------------------------
@@ -316,39 +444,76 @@ class BackupRepository:
     def _chunk_id(self, payload: bytes, digest: str) -> str:
         return self._crypto.chunk_id(payload) if self._crypto is not None else digest
 
-    def _check_chunk(
-        self, store: ObjectStore, e: RangeEntry, range_bits: int | None
-    ) -> tuple[bytes, int]:
-        """The verified payload of range ``e`` in ``store`` and the bytes read, or
-        ``ValueError``/:class:`BackupAuthError` saying what is wrong. With ``range_bits``,
-        every key is also hashed (in batch) and must fall into range ``e.range``."""
-        name = _chunk_name(e.chunk)
+    def _get_object(self, store: ObjectStore, ref: ChunkRef) -> tuple[bytes, int]:
+        """The payload of chunk ``ref`` in ``store`` checked against its SHA-256 and id,
+        and the bytes read; ``ValueError``/:class:`BackupAuthError` saying what is wrong."""
+        name = _chunk_name(ref.id)
         try:
             obj = store.get(name)
         except FileNotFoundError:
             raise ValueError("chunk is missing") from None
         if not obj:
             raise ValueError("chunk object is empty (zero length)")
-        _, payload = decompress(self._unseal(name, obj), e.raw)
-        if len(payload) != e.raw:
-            raise ValueError(f"payload is {len(payload)} bytes, manifest says {e.raw}")
-        digest = hashlib.sha256(payload).hexdigest()
-        if digest != e.digest:
-            raise ValueError("SHA-256 of the payload does not match the manifest digest")
-        if self._chunk_id(payload, digest) != e.chunk:
+        _, payload = decompress(self._unseal(name, obj), ref.raw)
+        if len(payload) != ref.raw:
+            raise ValueError(f"payload is {len(payload)} bytes, manifest says {ref.raw}")
+        sha = hashlib.sha256(payload).hexdigest()
+        if sha != ref.sha256:
+            raise ValueError("SHA-256 of the payload does not match the manifest")
+        if self._chunk_id(payload, sha) != ref.id:
             raise ValueError("chunk id does not match its content")
-        count, rid = payload_header(payload)
-        if count != e.count or rid != e.range:
-            raise ValueError(
-                f"chunk holds {count} records of range {rid}, manifest says {e.count} of "
-                f"range {e.range}"
-            )
-        if range_bits and count:
-            data, offsets = key_offsets(payload)
-            h = key_hashes_buffer(data, offsets) >> np.uint64(64 - range_bits)
-            if not (h == np.uint64(e.range)).all():
-                raise ValueError("a key of the chunk does not hash into the chunk's range")
         return payload, len(obj)
+
+    def _check_chunk(
+        self, store: ObjectStore, ref: ChunkRef, digest_bits: int | None
+    ) -> tuple[_Checked, int]:
+        """Read, decode and check chunk ``ref``: SHA-256, id, block table, and the digest
+        of every block recomputed from its decoded records with the backends' own
+        :func:`~ringguard.backends.base.record_digests`. With ``digest_bits``, every key is
+        also hashed (in batch) and must fall into its block's range."""
+        payload, nread = self._get_object(store, ref)
+        branges, bcounts, recs = decode_chunk(payload)
+        starts = np.concatenate(([0], np.cumsum(bcounts)[:-1])).astype(np.int64)
+        if digest_bits is not None and len(recs):
+            if digest_bits:
+                data, offsets = key_offsets(payload)
+                fine = (key_hashes_buffer(data, offsets) >> np.uint64(64 - digest_bits))
+            else:
+                fine = np.zeros(len(recs), dtype=np.uint64)
+            if not (fine.astype(np.int64) == np.repeat(branges, bcounts)).all():
+                raise ValueError("a key of the chunk does not hash into its block's range")
+        digests = (np.add.reduceat(record_digests(recs), starts).astype(np.uint64)
+                   if len(recs) else np.zeros(0, dtype=np.uint64))
+        return _Checked(branges, bcounts, starts, digests, recs), nread
+
+    @staticmethod
+    def _match_rows(
+        m: Manifest, rows: np.ndarray, c: _Checked
+    ) -> tuple[np.ndarray, list[str]]:
+        """Which of the manifest's ``rows`` (indices into its range table) the checked
+        chunk ``c`` holds exactly (count and digest); the block index of each, and a
+        reason for every row it does not."""
+        cols = m.columns
+        want = cols["range"][rows].astype(np.int64)
+        why = [""] * len(rows)
+        if not len(c.ranges):
+            return np.zeros(len(rows), dtype=np.int64), [
+                "the chunk holds no block of this range"] * len(rows)
+        pos = np.searchsorted(c.ranges, want)
+        pos_c = np.minimum(pos, len(c.ranges) - 1)
+        found = (pos < len(c.ranges)) & (c.ranges[pos_c] == want)
+        cnt_ok = c.counts[pos_c] == cols["count"][rows]
+        dig_ok = c.digests[pos_c] == cols["digest"][rows]
+        for i in np.flatnonzero(~(found & cnt_ok & dig_ok)).tolist():
+            if not found[i]:
+                why[i] = "the chunk holds no block of this range"
+            elif not cnt_ok[i]:
+                why[i] = (f"the chunk holds {int(c.counts[pos_c[i]])} records of this range, "
+                          f"the manifest says {int(cols['count'][rows[i]])}")
+            else:
+                why[i] = ("the range digest recomputed from the records does not match the "
+                          "manifest")
+        return pos_c, why
 
     def _load_manifest(self, store: ObjectStore, sid: str) -> Manifest:
         name = _snap_name(sid)
@@ -392,6 +557,46 @@ class BackupRepository:
             f"snapshot {snapshot}: no intact manifest ({'; '.join(map(str, errors))})", problems
         )
 
+    def _stamp(self, sid: str) -> tuple[int, float] | None:
+        """Size and modification time of a manifest in the first copy (None if unknown)."""
+        s = self._stores[0]
+        try:
+            return s.size(_snap_name(sid)), s.mtime(_snap_name(sid))
+        except (FileNotFoundError, OSError):
+            return None
+
+    def _remember(self, m: Manifest) -> None:
+        """Cache a committed manifest's summary and the few newest manifests themselves
+        (the next backup's parent), valid while the object's size and mtime stay."""
+        stamp = self._stamp(m.id)
+        if stamp is None:
+            return
+        self._summaries[m.id] = _Summary(m.node, m.order,
+                                         frozenset(c.id for c in m.chunks), stamp)
+        self._recent[m.id] = m
+        while len(self._recent) > 4:
+            self._recent.popitem(last=False)
+
+    def _cached(self, sid: str) -> _Summary | None:
+        got = self._summaries.get(sid)
+        if got is not None and got.stamp != self._stamp(sid):
+            del self._summaries[sid]
+            self._recent.pop(sid, None)
+            return None
+        return got
+
+    def _summary(self, sid: str) -> _Summary | None:
+        """Node, order and chunk ids of a snapshot, or None if it is damaged."""
+        got = self._cached(sid)
+        if got is None:
+            try:
+                m = self.manifest(sid)
+            except BackupCorrupted:
+                return None
+            self._remember(m)
+            return _Summary(m.node, m.order, frozenset(c.id for c in m.chunks), None)
+        return got
+
     def snapshots(self, node: str | None = None) -> list[Manifest]:
         """Committed snapshots (intact manifests), oldest first by (epoch, seq) watermark."""
         out = []
@@ -405,11 +610,18 @@ class BackupRepository:
         return sorted(out, key=lambda m: m.order)
 
     @contextlib.contextmanager
-    def _locked(self, shared: bool) -> Iterator[None]:
-        with contextlib.ExitStack() as stack:
-            for s in self._stores:
-                stack.enter_context(s.lock(shared, self.lock_timeout_s))
-            yield
+    def _locked(self, shared: bool) -> Iterator[RepositoryLock]:
+        """Backups (``shared``) register a marker; prune takes the exclusive lock and
+        waits for the markers to go (see :mod:`ringguard.backup.lock`)."""
+        lk = RepositoryLock(self._stores, self.lock_timeout_s, self.lock_lease_s)
+        if shared:
+            lk.acquire_shared()
+        else:
+            lk.acquire_exclusive()
+        try:
+            yield lk
+        finally:
+            lk.release()
 
     # ---- backup -------------------------------------------------------------------------
 
@@ -419,6 +631,7 @@ class BackupRepository:
         node: str | None = None,
         *,
         placement: Any = None,
+        full: bool = False,
     ) -> Any:
         """Snapshot one backend, or every node of a :class:`~ringguard.ReplicatedStore`.
 
@@ -431,6 +644,12 @@ class BackupRepository:
             store, only that node is backed up when given.
         placement
             The placement to record (a store's own placement by default).
+        full
+            Read every range even when a parent snapshot of the node exists (by default
+            a backup is incremental: it reads only the ranges whose record count or
+            digest differs from the parent's, and names the parent's chunks for the
+            rest). A full backup also writes range-group chunks again, which lets a
+            later prune free chunks that incremental ones only partly use.
 
         Returns
         -------
@@ -446,92 +665,158 @@ class BackupRepository:
             if node is not None:
                 if node not in names:
                     raise ValueError(f"node: {node!r} is not in the store's cluster")
-                return self._backup_one(source.backends[names.index(node)], node, pl)
-            return [self._backup_one(b, n, pl) for n, b in zip(names, source.backends,
+                return self._backup_one(source.backends[names.index(node)], node, pl, full)
+            return [self._backup_one(b, n, pl, full) for n, b in zip(names, source.backends,
                                                               strict=True)]
         if not isinstance(source, Backend):
             raise TypeError("source: expected a Backend or a ReplicatedStore")
         name = node if node is not None else source.name
         if not isinstance(name, str) or not name:
             raise ValueError("node: expected a non-empty name")
-        return self._backup_one(source, name, None if placement is None else placement.to_json())
+        return self._backup_one(source, name, None if placement is None else placement.to_json(),
+                                full)
 
-    def _backup_one(self, backend: Backend, node: str, placement: str | None) -> str:
+    def _backup_one(
+        self, backend: Backend, node: str, placement: str | None, full: bool
+    ) -> str:
         t0 = time.monotonic()
-        committed = self.snapshots()
-        # Dedup only against chunks a committed manifest names: those were made durable
-        # before their manifest. A chunk file left by a crashed backup is rewritten.
-        known = {e.chunk for m in committed for e in m.ranges}
-        previous = [m for m in committed if m.node == node]
-        parent = previous[-1].id if previous else None
         fresh: list[list[str]] = [[] for _ in self._stores]
-        with self._locked(shared=True):
-            count_before = backend.count()
-            keys: list[bytes] = []
-            values: list[bytes | None] = []
-            eps: list[np.ndarray] = []
-            sqs: list[np.ndarray] = []
-            for batch in backend.scan():
-                keys += batch.keys
-                values += batch.values
-                eps.append(batch.epochs)
-                sqs.append(batch.seqs)
-            count_after = backend.count()
-            n = len(keys)
-            ep = np.concatenate(eps) if eps else np.zeros(0, np.int64)
-            sq = np.concatenate(sqs) if sqs else np.zeros(0, np.int64)
-            entries: list[RangeEntry] = []
-            written = reused = nbytes = 0
-            if n:
-                rid = self._range_ids(keys)
-                order = np.argsort(rid, kind="stable")  # scan order (by key) kept in a range
-                starts = np.flatnonzero(np.diff(rid[order])) + 1
-                # Reorder once into range order; each range is then a contiguous slice.
-                vlens = np.array([-1 if v is None else len(v) for v in values], dtype=np.int64)
-                pick = operator.itemgetter(*order.tolist())
-                keys = list(pick(keys)) if n > 1 else keys
-                values = list(pick(values)) if n > 1 else values
-                ep, sq, vlens = ep[order], sq[order], vlens[order]
-                rsorted = rid[order]
-                bounds = [0, *starts.tolist(), n]
-                for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-                    recs = Records(keys[a:b], values[a:b], ep[a:b], sq[a:b])
-                    r = int(rsorted[a])
-                    payload = encode_chunk(r, recs, vlens[a:b])
-                    digest = hashlib.sha256(payload).hexdigest()
-                    cid = self._chunk_id(payload, digest)
-                    w = self._put_chunk(cid, payload, cid in known, fresh)
-                    written += w > 0
-                    reused += w == 0
-                    nbytes += w
-                    entries.append(RangeEntry(r, b - a, digest, cid, len(payload)))
-                emax = int(ep.max())
-                watermark: tuple[int, int] | None = (emax, int(sq[ep == emax].max()))
-            else:
-                watermark = None
-            fuzzy = not (count_before == count_after == n)
+        with self._locked(shared=True) as lk:
+            # Listed under the lock: a prune cannot forget or sweep what this backup reuses.
+            # Dedup only against chunks a committed manifest names: those were made durable
+            # before their manifest. A chunk file left by a crashed backup is rewritten.
+            known: set[str] = set()
+            newest: tuple[tuple[int, int, float], str] | None = None
+            for sid_ in self._snapshot_ids():
+                summary = self._summary(sid_)
+                if summary is None:
+                    continue
+                known |= summary.chunks
+                if summary.node == node and (newest is None or summary.order > newest[0]):
+                    newest = (summary.order, sid_)
+            parent = None
+            if newest is not None:
+                cached = self._cached(newest[1])
+                parent = self._recent.get(newest[1]) if cached is not None else None
+                if parent is None:
+                    parent = self.manifest(newest[1])
+            base = parent if parent is not None and not full and self._can_extend(parent) \
+                else None
+            res = self._backup_pass(backend, base, known, fresh, lk)
             sid = uuid.uuid4().hex
             m = Manifest(
                 id=sid, node=node, created=time.time(), placement=placement,
-                range_bits=self.range_bits, parent=parent, watermark=watermark, fuzzy=fuzzy,
-                records=n, ranges=tuple(entries), hash_function=KEY_HASH,
+                range_bits=self.range_bits, parent=parent.id if parent else None,
+                watermark=res.watermark, fuzzy=bool(res.fuzzy_ranges), records=res.records,
+                chunks=tuple(res.chunks), columns=res.columns, digest_bits=res.digest_bits,
+                fuzzy_ranges=tuple(res.fuzzy_ranges), hash_function=KEY_HASH,
                 hash_seed=KEY_HASH_SEED,
             )
             doc = dump_manifest(m)
             for s, names in zip(self._stores, fresh, strict=True):
                 s.flush(names)  # every chunk durable before the manifest names it
+            lk.check()  # still registered: no prune can have swept what this one names
             for s in self._stores:  # the commit point, one complete object per copy
                 s.put(_snap_name(sid), self._seal(_snap_name(sid), doc))
+            self._remember(m)
         self.last_backup.append(BackupReport(
-            sid, node, n, len(entries), written, reused, nbytes, m.raw_bytes, fuzzy,
-            time.monotonic() - t0))
+            sid, node, res.records, len(m.columns["range"]), res.written, res.reused,
+            res.nbytes, m.raw_bytes, m.fuzzy, time.monotonic() - t0,
+            ranges_read=res.ranges_read, records_read=res.records_read,
+            fuzzy_ranges=list(res.fuzzy_ranges), parent=base.id if base else None,
+            peak_records=res.peak_records))
         return sid
 
-    def _range_ids(self, keys: Sequence[bytes]) -> np.ndarray:
-        h = key_hashes(keys)
-        if self.range_bits == 0:
-            return np.zeros(len(keys), dtype=np.int64)
-        return (h >> np.uint64(64 - self.range_bits)).astype(np.int64)
+    def _can_extend(self, parent: Manifest) -> bool:
+        """An incremental backup reuses ``parent``'s rows only under the same hashing."""
+        return (parent.hash_seed == KEY_HASH_SEED and parent.hash_function == KEY_HASH
+                and parent.range_bits == self.range_bits
+                and parent.digest_bits == min(self.digest_bits, DIGEST_BITS))
+
+    def _backup_pass(
+        self, backend: Backend, parent: Manifest | None, known: set[str],
+        fresh: list[list[str]], lk: RepositoryLock,
+    ) -> _Pass:
+        """Read the ranges that differ from ``parent`` (all of them without one), write
+        their chunks, reuse the parent's rows for the rest; flag ranges that changed."""
+        bits = parent.digest_bits if parent is not None else min(self.digest_bits, DIGEST_BITS)
+        nr = 1 << bits
+        c0, d0 = backend.range_digests(bits)
+        if parent is None:
+            read = np.ones(nr, dtype=bool)
+            reused = empty_columns()
+            reused_chunks: list[ChunkRef] = []
+        else:
+            pc = np.zeros(nr, dtype=np.uint64)
+            pd = np.zeros(nr, dtype=np.uint64)
+            pr = parent.columns["range"].astype(np.int64)
+            pc[pr] = parent.columns["count"]
+            pd[pr] = parent.columns["digest"]
+            read = (pc != c0) | (pd != d0)
+            keep = ~read[pr]
+            reused = {k: v[keep] for k, v in parent.columns.items()}
+            used = np.unique(reused["chunk"])
+            remap = np.zeros(len(parent.chunks), dtype=np.int64)
+            remap[used] = np.arange(len(used))
+            reused["chunk"] = remap[reused["chunk"]].astype("<u4")
+            reused_chunks = [parent.chunks[int(k)] for k in used]
+        res = _Pass(digest_bits=bits)
+
+        def write(payload: bytes, sha: str) -> str:
+            cid = self._chunk_id(payload, sha)
+            w = self._put_chunk(cid, payload, cid in known, fresh)
+            res.written += w > 0
+            res.reused += w == 0
+            res.nbytes += w
+            lk.refresh()
+            return cid
+
+        packer = ChunkPacker(bits, self.range_bits, self.chunk_target_bytes,
+                             by_group=parent is None, write=write)
+        packer.chunks.extend(reused_chunks)
+        shift = 64 - bits
+        for lo_r, hi_r in _runs(read, c0, self.scan_gap_records):
+            lo = lo_r << shift
+            hi = hi_r << shift
+            last = lo
+            for batch in backend.scan_range(lo, hi, self.scan_batch_size):
+                if not len(batch):
+                    continue
+                h = key_hashes(batch.keys)
+                if int(h[0]) < last or int(h[-1]) >= hi or bool((h[1:] < h[:-1]).any()):
+                    raise BackupError(
+                        f"{backend.name}: scan_range({lo}, {hi}) returned records out of "
+                        "key-hash order or outside the range")
+                last = int(h[-1])
+                fine = (h >> np.uint64(shift)).astype(np.int64) if bits else np.zeros(
+                    len(h), dtype=np.int64)
+                res.records_read += len(batch)
+                wanted = read[fine]
+                if not wanted.all():  # a short gap of unchanged ranges read along
+                    keep_idx = np.flatnonzero(wanted)
+                    batch, fine = batch.take(keep_idx), fine[keep_idx]
+                packer.add(batch, fine)
+            packer.end_run()
+        packer.finish()
+        res.peak_records = packer.peak_records
+        res.ranges_read = int(read.sum())
+        res.chunks = packer.chunks
+        res.columns = concat_rows([reused, *packer.rows])
+        c1, d1 = backend.range_digests(bits)
+        # Consistent = the snapshot equals the node's digests before and after it.
+        sc = np.zeros(nr, dtype=np.uint64)
+        sd = np.zeros(nr, dtype=np.uint64)
+        r = res.columns["range"].astype(np.int64)
+        sc[r] = res.columns["count"]
+        sd[r] = res.columns["digest"]
+        res.fuzzy_ranges = np.flatnonzero(
+            (sc != c0) | (sd != d0) | (sc != c1) | (sd != d1)).tolist()
+        res.records = int(res.columns["count"].sum(dtype=np.int64))
+        if res.records:
+            e = res.columns["epoch"]
+            top = int(e.max())
+            res.watermark = (top, int(res.columns["seq"][e == top].max()))
+        return res
 
     def _put_chunk(
         self, cid: str, payload: bytes, known: bool, fresh: list[list[str]]
@@ -557,7 +842,9 @@ class BackupRepository:
         """Check snapshots (all, or one) in every copy; report what is damaged.
 
         With ``read_data`` every chunk is read back, decrypted, decompressed and checked
-        against its SHA-256 digest, chunk id, size, record count and range; without, only
+        against its SHA-256 and id; its records are decoded, every key is hashed into its
+        range, and each range's record count and digest are recomputed (with the backends'
+        own record digest) and compared with the manifest. Without ``read_data``, only
         that every chunk exists and is not empty.
 
         Examples
@@ -569,7 +856,7 @@ class BackupRepository:
         rep = VerifyReport()
         ids = self._snapshot_ids() if snapshot is None else [snapshot]
         for s in self._stores:
-            checked: dict[str, str | None] = {}
+            checked: dict[tuple[str, int | None], _Checked | str] = {}
             for sid in ids:
                 try:
                     m = self._load_manifest(s, sid)
@@ -577,15 +864,28 @@ class BackupRepository:
                     rep.problems.append(Problem("manifest", str(exc), snapshot=sid, copy=s.url))
                     continue
                 rep.snapshots += 1
-                for e in m.ranges:
-                    if e.chunk not in checked:
-                        bits = m.range_bits if m.hash_seed == KEY_HASH_SEED else None
-                        checked[e.chunk] = self._verify_chunk(s, e, bits, read_data, rep)
-                    err = checked[e.chunk]
-                    if err is not None:
+                bits = m.digest_bits if m.hash_seed == KEY_HASH_SEED else None
+                for k, rows in _rows_by_chunk(m):
+                    ref = m.chunks[k]
+                    key = (ref.id, bits)
+                    if key not in checked:
+                        checked[key] = self._verify_chunk(s, ref, bits, read_data, rep)
+                    got = checked[key]
+                    ranges = tuple(m.columns["range"][rows].tolist())
+                    if isinstance(got, str):
                         rep.problems.append(Problem(
-                            "missing" if "missing" in err else "chunk", err, snapshot=sid,
-                            node=m.node, range=e.range, chunk=e.chunk, copy=s.url))
+                            "missing" if "missing" in got else "chunk", got, snapshot=sid,
+                            node=m.node, range=ranges[0], chunk=ref.id, copy=s.url,
+                            ranges=ranges))
+                        continue
+                    if not read_data:
+                        continue
+                    _, why = self._match_rows(m, rows, got)
+                    for r, w in zip(ranges, why, strict=True):
+                        if w:
+                            rep.problems.append(Problem(
+                                "range", w, snapshot=sid, node=m.node, range=r, chunk=ref.id,
+                                copy=s.url, ranges=(r,)))
         rep.seconds = time.monotonic() - t0
         if snapshot is None and read_data:  # a full check: remember which copies count
             bad = {p.copy for p in rep.problems}
@@ -593,35 +893,50 @@ class BackupRepository:
         return rep
 
     def _verify_chunk(
-        self, s: ObjectStore, e: RangeEntry, bits: int | None, read_data: bool,
+        self, s: ObjectStore, ref: ChunkRef, bits: int | None, read_data: bool,
         rep: VerifyReport,
-    ) -> str | None:
+    ) -> _Checked | str:
         rep.chunks += 1
         if not read_data:
             try:
-                return None if s.size(_chunk_name(e.chunk)) > 0 else "chunk object is empty"
+                return _NOT_READ if s.size(_chunk_name(ref.id)) > 0 else "chunk object is empty"
             except FileNotFoundError:
                 return "chunk is missing"
         try:
-            _, nread = self._check_chunk(s, e, bits)
+            c, nread = self._check_chunk(s, ref, bits)
         except (ValueError, BackupAuthError) as exc:
             return str(exc)
         rep.bytes_read += nread
-        return None
+        # Keep only the block figures: the records are not needed again.
+        return _Checked(c.ranges, c.counts, c.starts, c.digests, _NO_RECORDS)
 
     # ---- restore ------------------------------------------------------------------------
 
-    def _read_range(self, m: Manifest, e: RangeEntry) -> tuple[bytes | None, list[str]]:
-        """The payload of range ``e`` from the first copy where it verifies (keys re-hashed
-        into their range), or ``None`` and what is wrong in each copy."""
-        bits = m.range_bits if m.hash_seed == KEY_HASH_SEED else None
+    def _read_chunk(
+        self, m: Manifest, k: int, rows: np.ndarray
+    ) -> tuple[Records | None, np.ndarray, list[str]]:
+        """The records of ``rows`` (all in chunk ``k`` of ``m``) from the first copy where
+        they verify, a mask of the rows that did, and what is wrong in each copy."""
+        bits = m.digest_bits if m.hash_seed == KEY_HASH_SEED else None
         errs: list[str] = []
+        best: tuple[Records | None, np.ndarray] = (None, np.zeros(len(rows), dtype=bool))
         for s in self._stores:
             try:
-                return self._check_chunk(s, e, bits)[0], errs
+                c, _ = self._check_chunk(s, m.chunks[k], bits)
             except (ValueError, BackupAuthError) as exc:
                 errs.append(f"{s.url}: {exc}")
-        return None, errs
+                continue
+            pos, why = self._match_rows(m, rows, c)
+            ok = np.array([not w for w in why], dtype=bool)
+            if ok.sum() > best[1].sum():
+                idx = np.concatenate([np.arange(c.starts[p], c.starts[p] + c.counts[p])
+                                      for p in pos[ok]]) if ok.any() else np.zeros(0, np.int64)
+                best = (c.records.take(idx), ok)
+            errs += [f"{s.url}: range {int(m.columns['range'][rows[i]])}: {w}"
+                     for i, w in enumerate(why) if w]
+            if ok.all():
+                return best[0], best[1], []
+        return best[0], best[1], errs
 
     def restore(
         self,
@@ -677,42 +992,45 @@ class BackupRepository:
                     f"snapshot {m.id}: keys were hashed with seed {m.hash_seed}; this "
                     f"ringguard uses {KEY_HASH_SEED}; pass rehash=True to restore anyway"
                 )
-        # Pass 1 verifies everything before anything is written. Verified payloads are
+        # Pass 1 verifies everything before anything is written. Verified records are
         # kept when they fit in memory_limit_bytes; otherwise pass 2 reads and verifies
-        # each range again just before writing it.
+        # each chunk again just before writing it.
         keep = sum(m.raw_bytes for m in manifests) <= memory_limit_bytes
-        good: list[tuple[Manifest, RangeEntry, bytes | None]] = []
+        good: list[tuple[Manifest, int, np.ndarray, Records | None]] = []
         problems: list[Problem] = []
         for m in manifests:
-            for e in m.ranges:
-                payload, errs = self._read_range(m, e)
-                if payload is None:
+            for k, rows in _rows_by_chunk(m):
+                recs, ok, errs = self._read_chunk(m, k, rows)
+                if not ok.all():
+                    bad = tuple(m.columns["range"][rows[~ok]].tolist())
                     problems.append(Problem("chunk", "; ".join(errs), snapshot=m.id,
-                                            node=m.node, range=e.range, chunk=e.chunk))
-                else:
-                    good.append((m, e, payload if keep else None))
+                                            node=m.node, range=bad[0], chunk=m.chunks[k].id,
+                                            ranges=bad))
+                if ok.any():
+                    good.append((m, k, rows[ok], recs if keep else None))
         if problems and not allow_partial:
+            nbad = sum(len(p.ranges) for p in problems)
             raise BackupCorrupted(
-                f"{len(problems)} damaged range(s); nothing was restored. First: "
-                f"{problems[0]}", [p.as_dict() for p in problems])
-        written = 0
-        for i, (m, e, kept) in enumerate(good):
-            payload = kept
-            if payload is None:
-                payload, errs = self._read_range(m, e)
-                if payload is None:
+                f"{nbad} damaged range(s) in {len(problems)} chunk(s); nothing was restored. "
+                f"First: {problems[0]}", [p.as_dict() for p in problems])
+        written = nranges = 0
+        for i, (m, k, rows, kept) in enumerate(good):
+            recs = kept
+            if recs is None:
+                recs, ok, errs = self._read_chunk(m, k, rows)
+                if recs is None or not ok.all():
                     raise BackupCorrupted(
-                        f"snapshot {m.id} range {e.range} changed during the restore after "
-                        f"{i} of {len(good)} ranges were written: {'; '.join(errs)}",
-                        [{"snapshot": m.id, "node": m.node, "range": e.range,
-                          "chunk": e.chunk, "detail": "changed during restore"}])
-            recs = decode_chunk(payload)[1]
+                        f"snapshot {m.id} chunk {m.chunks[k].id} changed during the restore "
+                        f"after {i} of {len(good)} chunks were written: {'; '.join(errs)}",
+                        [{"snapshot": m.id, "node": m.node, "chunk": m.chunks[k].id,
+                          "range": int(m.columns["range"][rows[0]]),
+                          "detail": "changed during restore"}])
             if isinstance(target, ReplicatedStore):
                 self._route_write(target, recs)
             else:
                 target.write(recs)
             written += len(recs)
-        nranges = len(good)
+            nranges += len(rows)
         return RestoreReport(ids, written, nranges, problems, time.monotonic() - t0)
 
     @staticmethod
@@ -781,6 +1099,7 @@ class BackupRepository:
         it verifies."""
         repaired: list[Problem] = []
         lost: list[Problem] = []
+        seen: set[str] = set()
         with self._locked(shared=True):
             for sid in self._snapshot_ids():
                 try:
@@ -804,29 +1123,33 @@ class BackupRepository:
                         assert good is not None
                         s.put(name, good)
                         repaired.append(Problem("manifest", str(exc), snapshot=sid, copy=s.url))
-                for e in m.ranges:
-                    self._repair_chunk(m, e, repaired, lost)
+                for k, rows in _rows_by_chunk(m):
+                    if m.chunks[k].id not in seen:
+                        seen.add(m.chunks[k].id)
+                        self._repair_chunk(m, k, rows, repaired, lost)
         return RepairReport(repaired, lost)
 
     def _repair_chunk(
-        self, m: Manifest, e: RangeEntry, repaired: list[Problem], lost: list[Problem]
+        self, m: Manifest, k: int, rows: np.ndarray, repaired: list[Problem],
+        lost: list[Problem],
     ) -> None:
-        name = _chunk_name(e.chunk)
+        ref = m.chunks[k]
+        name = _chunk_name(ref.id)
+        ranges = tuple(m.columns["range"][rows].tolist())
         bad: list[tuple[ObjectStore, str]] = []
         good: bytes | None = None
         for s in self._stores:
             try:
-                self._check_chunk(s, e, m.range_bits)
+                self._get_object(s, ref)  # SHA-256 and id: the object is what was stored
                 if good is None:
                     good = s.get(name)
             except (ValueError, BackupAuthError) as exc:
                 bad.append((s, str(exc)))
         for s, why in bad:
-            p = Problem("chunk", why, snapshot=m.id, node=m.node, range=e.range,
-                        chunk=e.chunk, copy=s.url)
+            p = Problem("chunk", why, snapshot=m.id, node=m.node, range=ranges[0],
+                        chunk=ref.id, copy=s.url, ranges=ranges)
             if good is None:
-                if p.copy not in {q.copy for q in lost if q.chunk == e.chunk}:
-                    lost.append(p)
+                lost.append(p)
                 continue
             s.put(name, good)
             repaired.append(p)
@@ -843,8 +1166,8 @@ class BackupRepository:
         logical = 0
         for m in snaps:
             logical += m.raw_bytes
-            for e in m.ranges:
-                unique[e.chunk] = e.raw
+            for c in m.chunks:
+                unique[c.id] = c.raw
         sizes = []
         for s in self._stores:
             total = 0
@@ -872,14 +1195,15 @@ class BackupRepository:
         Kept: the ``keep_last`` newest snapshots, plus the newest snapshot of each of the
         ``keep_daily`` most recent days and ``keep_weekly`` most recent ISO weeks that have
         one (days and weeks in UTC, by creation time). Newest always means the greatest
-        (epoch, seq) watermark, not wall-clock time. Runs under the exclusive repository
-        lock (backups hold it shared); an unreferenced chunk younger than ``grace_s`` is
-        kept: it may belong to a backup whose manifest is not written yet. If any manifest
-        cannot be read, no chunk is deleted.
+        (epoch, seq) watermark, not wall-clock time. If any manifest cannot be read, no
+        chunk is deleted.
 
-        On fsspec URLs there is no lock: do not prune while a backup runs there (a backup
-        that reuses a chunk of a snapshot being forgotten could lose it). Local paths are
-        safe: the lock serializes them.
+        Runs under the exclusive repository lock, on local paths and fsspec URLs alike
+        (:mod:`ringguard.backup.lock`): it waits up to ``lock_timeout_s`` for running
+        backups to finish (then raises :class:`BackupLocked`, having deleted nothing), and
+        backups that start meanwhile wait for it. So a concurrent backup never loses a
+        chunk it uploaded or reuses. As a second line of defence an unreferenced chunk
+        modified less than ``grace_s`` before the prune started is kept.
 
         Returns
         -------
@@ -897,7 +1221,8 @@ class BackupRepository:
         if all(v is None for v in rules.values()):
             raise ValueError("prune: give keep_last, keep_daily or keep_weekly")
         forgotten: list[str] = []
-        with self._locked(shared=False):
+        start = time.time()
+        with self._locked(shared=False) as lk:
             by_node: dict[str, list[Manifest]] = {}
             damaged = False
             for sid in self._snapshot_ids():
@@ -912,7 +1237,7 @@ class BackupRepository:
                 kept = _retained(ms, keep_last, keep_daily, keep_weekly)
                 for m in ms:
                     if m.id in kept:
-                        keep.update(e.chunk for e in m.ranges)
+                        keep.update(c.id for c in m.chunks)
                     else:
                         forgotten.append(m.id)
             for sid in forgotten:
@@ -920,14 +1245,14 @@ class BackupRepository:
                     s.delete(_snap_name(sid))
             if damaged:
                 return forgotten
-            now = time.time()
             for s in self._stores:
                 for name in s.list("chunks"):
                     mm = _CHUNK_NAME.match(name)
                     if mm is None or mm.group(1) in keep:
                         continue
+                    lk.refresh()
                     with contextlib.suppress(FileNotFoundError):
-                        if now - s.mtime(name) >= grace_s:
+                        if start - s.mtime(name) >= grace_s:
                             s.delete(name)
         return forgotten
 

@@ -7,21 +7,17 @@ Names are relative paths built by the repository from validated ids only (hex di
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
-
-from .errors import BackupLocked
 
 __all__ = ["LocalStore", "ObjectStore", "FsspecStore", "check_name", "open_store"]
 
 _NAME = re.compile(
-    r"^(config|locks/[a-z]+|chunks/[0-9a-f]{2}/[0-9a-f]{64}|snapshots/[0-9a-f]{32}\.json)$"
+    r"^(config|locks/prune|locks/backup-[0-9a-f]{32}|chunks/[0-9a-f]{2}/[0-9a-f]{64}|snapshots/[0-9a-f]{32}\.json)$"
 )
 
 
@@ -66,9 +62,9 @@ class ObjectStore:
         """Names under ``prefix`` ("chunks" or "snapshots"), recursively; temp files excluded."""
         raise NotImplementedError
 
-    @contextlib.contextmanager
-    def lock(self, shared: bool, timeout_s: float) -> Iterator[None]:
-        yield
+    def create_exclusive(self, name: str, data: bytes) -> bool:
+        """Create ``name`` holding ``data`` only if it does not exist; False if it does."""
+        raise NotImplementedError
 
 
 _SYNCFS: Any = None
@@ -183,40 +179,26 @@ class LocalStore(ObjectStore):
                     out.append(f"{rel}/{f}")
         return sorted(out)
 
-    @contextlib.contextmanager
-    def lock(self, shared: bool, timeout_s: float) -> Iterator[None]:
-        import fcntl
-
-        path = self._path("locks/repository")
+    def create_exclusive(self, name: str, data: bytes) -> bool:
+        path = self._path(name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
-            deadline = time.monotonic() + timeout_s
-            while True:
-                try:
-                    fcntl.flock(fd, mode)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                        raise
-                    if time.monotonic() >= deadline:
-                        raise BackupLocked(
-                            f"{self.root}: repository is locked by a "
-                            f"{'prune' if shared else 'backup or prune'} (waited {timeout_s} s)"
-                        ) from None
-                    time.sleep(0.02)
-            yield
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
         finally:
-            os.close(fd)  # releases the flock
+            os.close(fd)
+        return True
 
 
 class FsspecStore(ObjectStore):
     """Any fsspec filesystem; each object is written with one complete ``pipe``.
 
-    There is no portable lock on object stores: prune relies on its grace period
-    (unreferenced chunks younger than it are kept) to never delete a concurrent backup's
-    chunks.
+    The lock objects are created with mode ``"xb"`` (see :mod:`ringguard.backup.lock` for
+    which filesystems make that atomic).
     """
 
     def __init__(self, url: str) -> None:
@@ -258,6 +240,16 @@ class FsspecStore(ObjectStore):
     def delete(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self._path(name))
+
+    def create_exclusive(self, name: str, data: bytes) -> bool:
+        path = self._path(name)
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        try:
+            with self.fs.open(path, "xb") as f:
+                f.write(data)
+        except FileExistsError:
+            return False
+        return True
 
     def list(self, prefix: str) -> list[str]:
         base = f"{self.root}/{prefix}"
