@@ -138,7 +138,8 @@ class BackupReport:
     ``ranges`` counts the snapshot's non-empty digest ranges; ``ranges_read`` and
     ``records_read`` what was read from the node (an incremental backup reads only the
     ranges whose digest differs from its parent's); ``chunks_written``/``chunks_reused``
-    the chunks this backup stored or found already stored; ``peak_records`` the most
+    the chunks this backup stored, and those it refers to that were already stored (the
+    parent's chunks of unchanged ranges included); ``peak_records`` the most
     records held in memory at once.
     """
 
@@ -774,6 +775,7 @@ class BackupRepository:
         packer = ChunkPacker(bits, self.range_bits, self.chunk_target_bytes,
                              by_group=parent is None, write=write)
         packer.chunks.extend(reused_chunks)
+        res.reused += len(reused_chunks)  # the parent's chunks this snapshot refers to again
         shift = 64 - bits
         for lo_r, hi_r in _runs(read, c0, self.scan_gap_records):
             lo = lo_r << shift
