@@ -318,11 +318,21 @@ RG_INLINE void rg_ketama_points(const uint8_t *data, const int64_t *offs, int64_
 
 /* ---- input checks and conversions (run before any kernel) ----------------------------- */
 
-/* First index i whose item [offs[i], offs[i+1]) is not inside data[0..datalen), or -1. */
+/* First index i whose item [offs[i], offs[i+1]) is not inside data[0..datalen), or -1.
+ * Offsets that start at >= 0, never decrease and end at <= datalen are all in range, so
+ * blocks are checked with a branch-free "any decrease" pass, and the exact first bad item
+ * is looked for only in a block that fails. */
 RG_INLINE int64_t rg_check_offsets(const int64_t *offs, int64_t n, int64_t datalen) {
-    int64_t i;
-    for (i = 0; i < n; i++) {
-        if (offs[i] < 0 || offs[i] > offs[i + 1] || offs[i + 1] > datalen) return i;
+    int64_t b, i;
+    for (b = 0; b < n; b += 4096) {
+        int64_t e = n - b < 4096 ? n : b + 4096;
+        int decreasing = 0;
+        for (i = b; i < e; i++) decreasing |= offs[i] > offs[i + 1];
+        if (decreasing || offs[b] < 0 || offs[e] > datalen) {
+            for (i = b; i < e; i++) {
+                if (offs[i] < 0 || offs[i] > offs[i + 1] || offs[i + 1] > datalen) return i;
+            }
+        }
     }
     return -1;
 }

@@ -183,3 +183,40 @@ def test_lists_are_not_modified() -> None:
     copy = list(keys)
     ring.assign(keys)
     assert keys == copy
+
+
+def _first_bad_offset(offs: list[int], datalen: int) -> int:
+    for i in range(len(offs) - 1):
+        if offs[i] < 0 or offs[i] > offs[i + 1] or offs[i + 1] > datalen:
+            return i
+    return -1
+
+
+def test_check_offsets_finds_the_first_bad_item_in_any_block() -> None:
+    """The offsets check scans blocks of 4096 without branches, then the failing block."""
+    from ringguard._backend import core
+
+    n = 3 * 4096 + 17
+    good = np.arange(n + 1, dtype=np.int64) * 3
+    datalen = int(good[-1])
+    core.check_offsets(good, datalen)
+    cases = []
+    for i in (0, 1, 4095, 4096, 4097, 8191, 2 * 4096 + 5, n - 1):
+        dec = good.copy()
+        dec[i + 1] = dec[i] - 1  # item i decreases (and item i + 1 may too)
+        cases.append(dec)
+    neg = good.copy()
+    neg[0] = -1
+    cases.append(neg)
+    for end in (4096, 8192, n):  # the data buffer ends before the block's last offset
+        short = good.copy()
+        short[end:] = datalen + 1
+        cases.append(short)
+    for offs in cases:
+        want = _first_bad_offset(offs.tolist(), datalen)
+        assert want >= 0
+        with pytest.raises(ValueError, match=rf"keys\[{want}\]: offsets"):
+            core.check_offsets(offs, datalen)
+    core.check_offsets(good, datalen + 5)
+    with pytest.raises(ValueError, match=rf"keys\[{n - 1}\]: offsets"):
+        core.check_offsets(good, datalen - 1)
