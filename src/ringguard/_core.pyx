@@ -211,6 +211,12 @@ cdef extern from *:
     #else
     #define RG_FREE_THREADED 0
     #endif
+    #if defined(__GNUC__) || defined(__clang__)
+    #define RG_PREFETCH(p) __builtin_prefetch((const void *)(p))
+    #else
+    #define RG_PREFETCH(p) ((void)0)
+    #endif
+    #define RG_PACK_AHEAD 8
     enum { RG_PACK_ERROR = -1, RG_PACK_DONE = 0, RG_PACK_BAD_TYPE = 1, RG_PACK_FULL = 2 };
 
     /* Copy a short item with a few overlapping fixed-size moves (no libc call); every read
@@ -245,6 +251,7 @@ cdef extern from *:
         for (; i < n; i++) {
             PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
             const char *p;
+            if (i + RG_PACK_AHEAD < n) RG_PREFETCH(PySequence_Fast_GET_ITEM(seq, i + RG_PACK_AHEAD));
             if (PyUnicode_Check(item)) {
                 if (PyUnicode_IS_COMPACT_ASCII(item)) {
                     p = (const char *)PyUnicode_DATA(item);
