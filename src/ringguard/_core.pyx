@@ -221,7 +221,7 @@ cdef extern from *:
 
     /* Copy a short item with a few overlapping fixed-size moves (no libc call); every read
      * stays inside src[0..n) and every write inside dst[0..n). */
-    static inline void rg_copy_key(uint8_t *dst, const uint8_t *src, Py_ssize_t n) {
+    static CYTHON_INLINE void rg_copy_key(uint8_t *dst, const uint8_t *src, Py_ssize_t n) {
         if (n >= 16 && n <= 32) {
             memcpy(dst, src, 16);
             memcpy(dst + n - 16, src + n - 16, 16);
