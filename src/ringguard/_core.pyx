@@ -42,8 +42,12 @@ cdef extern from "rg_ring.h" nogil:
         const int32_t *owners
         const uint32_t *start
         const int32_t *direct
+        const uint8_t *direct8
         uint32_t npoints
         uint32_t shift
+    int RG_DIRECT8_MIXED
+    int rg_simd_set(int want)
+    int rg_simd_get()
     uint64_t rg_xxh64(const uint8_t *p, uint64_t length, uint64_t seed)
     void rg_md5(const uint8_t *p, uint64_t length, uint8_t *digest)
     uint32_t rg_ketama_hash(const uint8_t *p, uint64_t length)
@@ -66,6 +70,21 @@ cdef extern from "rg_ring.h" nogil:
     int64_t rg_ucs4_offsets(const uint32_t *cps, int64_t width, int64_t n, int64_t *offs)
     void rg_ucs4_encode(const uint32_t *cps, int64_t width, int64_t n, const int64_t *offs,
                         uint8_t *data)
+
+
+# AVX2 kernels on when this CPU supports them (csrc/rg_common.h); scalar otherwise.
+rg_simd_set(1)
+
+
+def _simd(enable=None):
+    """Whether the AVX2 kernels are in use; ``enable`` switches them (tests compare both).
+
+    Returns the setting now in force, False when AVX2 was asked for but this CPU or build
+    lacks it. Not for switching while kernels run in other threads.
+    """
+    if enable is not None:
+        rg_simd_set(1 if enable else 0)
+    return bool(rg_simd_get())
 
 
 MODE_XXH64 = RG_MODE_XXH64
@@ -179,6 +198,99 @@ cdef inline str _describe(object item):
     return type(item).__name__
 
 
+cdef extern from *:
+    """
+    /* Packing a list/tuple of str/bytes keys into one buffer (encode_sequence). The loop
+     * reads each item through a borrowed reference and runs no Python code (the UTF-8 of a
+     * non-ASCII str is computed by CPython itself and cached in the object), so the list
+     * cannot change under it; it stops and returns whenever the caller must do something
+     * that could run Python code (grow the buffer, raise). Free-threaded builds get a tuple
+     * copy from the caller instead, so no other thread can change the items. */
+    #ifdef Py_GIL_DISABLED
+    #define RG_FREE_THREADED 1
+    #else
+    #define RG_FREE_THREADED 0
+    #endif
+    #if defined(__GNUC__) || defined(__clang__)
+    #define RG_PREFETCH(p) __builtin_prefetch((const void *)(p))
+    #else
+    #define RG_PREFETCH(p) ((void)0)
+    #endif
+    #define RG_PACK_AHEAD 8
+    enum { RG_PACK_ERROR = -1, RG_PACK_DONE = 0, RG_PACK_BAD_TYPE = 1, RG_PACK_FULL = 2 };
+
+    /* Copy a short item with a few overlapping fixed-size moves (no libc call); every read
+     * stays inside src[0..n) and every write inside dst[0..n). */
+    static CYTHON_INLINE void rg_copy_key(uint8_t *dst, const uint8_t *src, Py_ssize_t n) {
+        if (n >= 16 && n <= 32) {
+            memcpy(dst, src, 16);
+            memcpy(dst + n - 16, src + n - 16, 16);
+        } else if (n >= 8 && n < 16) {
+            memcpy(dst, src, 8);
+            memcpy(dst + n - 8, src + n - 8, 8);
+        } else if (n >= 4 && n < 8) {
+            memcpy(dst, src, 4);
+            memcpy(dst + n - 4, src + n - 4, 4);
+        } else if (n > 0 && n < 4) {
+            dst[0] = src[0];
+            dst[n / 2] = src[n / 2];
+            dst[n - 1] = src[n - 1];
+        } else if (n > 32) {
+            memcpy(dst, src, (size_t)n);
+        }
+    }
+
+    /* Pack items [*pos, n) of a list or tuple; data has cap bytes, offs n + 1 entries with
+     * offs[*pos] already set. Returns an RG_PACK_* code with *pos at the item it stopped on
+     * (RG_PACK_FULL: the item needs *need bytes of room; RG_PACK_ERROR: a Python exception
+     * is set). */
+    static int rg_pack_bytes(PyObject *seq, Py_ssize_t n, Py_ssize_t *pos, uint8_t *data,
+                             int64_t cap, int64_t *offs, int64_t *need) {
+        Py_ssize_t i = *pos, size;
+        int64_t total = offs[i];
+        for (; i < n; i++) {
+            PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+            const char *p;
+            if (i + RG_PACK_AHEAD < n) RG_PREFETCH(PySequence_Fast_GET_ITEM(seq, i + RG_PACK_AHEAD));
+            if (PyUnicode_Check(item)) {
+                if (PyUnicode_IS_COMPACT_ASCII(item)) {
+                    p = (const char *)PyUnicode_DATA(item);
+                    size = PyUnicode_GET_LENGTH(item);
+                } else {
+                    p = PyUnicode_AsUTF8AndSize(item, &size);
+                    if (p == NULL) { *pos = i; return RG_PACK_ERROR; }
+                }
+            } else if (PyBytes_Check(item)) {
+                p = PyBytes_AS_STRING(item);
+                size = PyBytes_GET_SIZE(item);
+            } else {
+                *pos = i;
+                return RG_PACK_BAD_TYPE;
+            }
+            if (size > cap - total) {
+                *pos = i;
+                *need = total + size;
+                return RG_PACK_FULL;
+            }
+            rg_copy_key(data + total, (const uint8_t *)p, size);
+            total += size;
+            offs[i + 1] = total;
+        }
+        *pos = n;
+        return RG_PACK_DONE;
+    }
+    """
+    int RG_FREE_THREADED
+    enum:
+        RG_PACK_ERROR
+        RG_PACK_DONE
+        RG_PACK_BAD_TYPE
+        RG_PACK_FULL
+    int rg_pack_bytes(object seq, Py_ssize_t n, Py_ssize_t *pos, uint8_t *data, int64_t cap,
+                      int64_t *offs, int64_t *need) except RG_PACK_ERROR
+    Py_ssize_t PySequence_Fast_GET_SIZE(object o)
+
+
 def encode_sequence(seq):
     """Turn a list/tuple of keys into contiguous buffers (the key rule, one pass in C).
 
@@ -190,18 +302,21 @@ def encode_sequence(seq):
     import numpy as np
     if _np_integer is None:
         _np_integer = np.integer
-    cdef tuple items = tuple(seq)
-    cdef Py_ssize_t n = len(items), i, size = 0
-    cdef int64_t total = 0
-    cdef const char *p
+    cdef object items
+    # Lists and tuples are read in place (see rg_pack_bytes); anything else, and lists on a
+    # free-threaded build, through a tuple copy.
+    if type(seq) is tuple or (type(seq) is list and not RG_FREE_THREADED):
+        items = seq
+    else:
+        items = tuple(seq)
+    cdef Py_ssize_t n = PySequence_Fast_GET_SIZE(items)
     if n == 0:
         return "bytes", np.empty(0, dtype=np.uint8), np.zeros(1, dtype=np.int64)
     first = items[0]
     if PyUnicode_Check(first) or PyBytes_Check(first):
-        offsets = np.empty(n + 1, dtype=np.int64)
-        return _encode_bytes(items, offsets)
+        return _encode_bytes(items, n)
     if _is_int(first):
-        return _encode_ints(items)
+        return _encode_ints(tuple(items))
     raise TypeError(f"keys[0]: expected str, bytes or int, got {_describe(first)}")
 
 
@@ -209,48 +324,42 @@ cdef inline bint _is_int(object item):
     return (PyLong_Check(item) and not PyBool_Check(item)) or isinstance(item, _np_integer)
 
 
-cdef tuple _encode_bytes(tuple items, object offsets):
+cdef tuple _encode_bytes(object items, Py_ssize_t n):
     # One pass over the objects (they are scattered in memory: touching each once is what
-    # costs), copying into a buffer that doubles when full. ASCII str and bytes are read in
-    # place, other str through their cached UTF-8.
+    # costs), packing into a buffer sized for 32-byte keys: pages it never writes are never
+    # touched, so the estimate costs address space only; longer keys double it.
     import numpy as np
-    cdef Py_ssize_t n = len(items), i, size = 0
-    cdef int64_t total = 0, cap = 16 * n + 64
+    cdef Py_ssize_t pos = 0
+    cdef int64_t cap = 32 * <int64_t>n + 4096, need = 0
+    cdef int status
+    offsets = np.empty(n + 1, dtype=np.int64)
     cdef int64_t[::1] offs = offsets
-    cdef const char *p
     data = np.empty(cap, dtype=np.uint8)
     cdef uint8_t[::1] dv = data
     offs[0] = 0
-    for i in range(n):
-        item = items[i]
-        if PyUnicode_Check(item):
-            if PyUnicode_IS_COMPACT_ASCII(item):
-                p = <const char *>PyUnicode_DATA(item)
-                size = PyUnicode_GET_LENGTH(item)
-            else:
-                try:
-                    p = PyUnicode_AsUTF8AndSize(item, &size)
-                except UnicodeEncodeError as exc:
-                    raise ValueError(
-                        f"keys[{i}]: str is not encodable as UTF-8 ({exc.reason})") from None
-        elif PyBytes_Check(item):
-            p = PyBytes_AS_STRING(item)
-            size = PyBytes_GET_SIZE(item)
-        elif _is_int(item):
-            raise TypeError(f"keys[{i}]: mixed key types: int in a batch of str/bytes keys")
-        else:
-            raise TypeError(f"keys[{i}]: expected str, bytes or int, got {_describe(item)}")
-        if total + size > cap:
-            cap = max(2 * cap, total + size)
+    while True:
+        try:
+            status = rg_pack_bytes(items, n, &pos, &dv[0], cap, &offs[0], &need)
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"keys[{pos}]: str is not encodable as UTF-8 ({exc.reason})") from None
+        if status == RG_PACK_DONE:
+            break
+        if status == RG_PACK_FULL:
+            # Growing may run Python code (a collection): check the list afterwards.
+            cap = max(2 * cap, need + 4096)
             grown = np.empty(cap, dtype=np.uint8)
-            grown[:total] = data[:total]
+            grown[:offs[pos]] = data[:offs[pos]]
             data = grown
             dv = data
-        if size:
-            memcpy(&dv[total], p, size)
-        total += size
-        offs[i + 1] = total
-    return "bytes", data[:total], offsets
+            if PySequence_Fast_GET_SIZE(items) != n:
+                raise RuntimeError("keys: the list changed size while it was being read")
+            continue
+        item = items[pos]
+        if _is_int(item):
+            raise TypeError(f"keys[{pos}]: mixed key types: int in a batch of str/bytes keys")
+        raise TypeError(f"keys[{pos}]: expected str, bytes or int, got {_describe(item)}")
+    return "bytes", data[:offs[n]], offsets
 
 
 cdef tuple _encode_ints(tuple items):
@@ -294,6 +403,7 @@ cdef class CoreRing:
 
     cdef rg_ring ring
     cdef readonly object points, owners, start, direct
+    cdef object _direct8
     cdef readonly int bits
     cdef readonly int distinct_owners
 
@@ -302,6 +412,7 @@ cdef class CoreRing:
         cdef const int32_t[::1] ov = owners
         cdef const uint32_t[::1] sv = start
         cdef const int32_t[::1] dv = direct
+        cdef const uint8_t[::1] d8v
         cdef Py_ssize_t npoints = pv.shape[0], i
         if npoints < 1 or npoints >= 2**31:
             raise ValueError(f"points: need 1 .. 2**31-1 points, got {npoints}")
@@ -326,6 +437,13 @@ cdef class CoreRing:
         self.ring.owners = &ov[0]
         self.ring.start = &sv[0]
         self.ring.direct = &dv[0]
+        # A byte copy of the table when every owner fits below the "holds a point" marker.
+        self.ring.direct8 = NULL
+        d = np.asarray(direct)
+        if int(d.max()) < RG_DIRECT8_MIXED:
+            self._direct8 = np.where(d < 0, RG_DIRECT8_MIXED, d).astype(np.uint8)
+            d8v = self._direct8
+            self.ring.direct8 = &d8v[0]
         self.ring.npoints = <uint32_t>npoints
         self.ring.shift = <uint32_t>(64 - bits)
 
