@@ -45,42 +45,50 @@ __all__ = ["RedisBackend", "redact_url"]
 # around it): one MGET of the stored records, one MSET of the records that win, BITFIELD
 # calls carrying every digest increment of the chunk, one ZADD of the keys that are new.
 # KEYS: fence, index, digest, then the n prefixed record keys. ARGV: fenced flag, lowest
-# epoch (20 digits), n, prefix length, a header of 4 space-separated tokens per record (the
-# BITFIELD offsets of its range's count and sum '#<2b>' '#<2b+1>', its digest as signed
-# decimal, its index score), then the n stored strings (value and trailer, see the module
-# docstring). Per-record fields travel in one header rather than as arguments of their own:
-# every argument costs the server an allocation and a Lua string.
+# epoch (20 digits), n, prefix length, '1' if a key comes twice in the chunk, a header of
+# two space-separated tokens per record (the BITFIELD offset of its range's digest sum
+# '#<2b+1>', its digest as signed decimal), the index scores (16 zero-padded digits per
+# record), then the n stored strings (value and trailer, see the module docstring).
+# Per-record fields travel in few arguments rather than as arguments of their own, and the
+# loop creates as few Lua strings as it can (each costs the server more than the rest of
+# the loop): the count offset and the score are cut only for keys that are new.
 _LWW = """
 local fence = redis.call('GET', KEYS[1])
 if ARGV[1] == '1' and fence and ARGV[2] < fence then
   return -1
 end
-local n, plen = tonumber(ARGV[3]), tonumber(ARGV[4])
-local sub, match = string.sub, string.match
-local tok = string.gmatch(ARGV[5], '%S+')
+local n, plen, dup, scores = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1', ARGV[7]
+local sub, find = string.sub, string.find
+local tok = string.gmatch(ARGV[6], '%S+')
 local cur = redis.call('MGET', unpack(KEYS, 4, n + 3))
 local sets, ops, zs, latest = {}, {}, {}, {}
 local ns, no, nz, applied = 0, 0, 0, 0
 for i = 1, n do
-  local rk, rec = KEYS[i + 3], ARGV[i + 5]
-  local ctok, stok, pos, score = tok(), tok(), tok(), tok()
-  -- A key may come twice in a chunk: the later record is compared with what the chunk
-  -- has already put there.
-  local c = latest[rk]
-  if c == nil then
-    c = cur[i]
+  local rk, rec = KEYS[i + 3], ARGV[i + 7]
+  local stok, pos = tok(), tok()
+  local c = cur[i]
+  if dup then
+    -- The later record of a repeated key is compared with what the chunk put there.
+    local l = latest[rk]
+    if l ~= nil then
+      c = l
+    end
   end
-  -- Trailer from the end: ver -63..-23, tombstone flag -22, negated digest -21..-2.
+  -- Trailer from the end: ver -63..-23, tombstone flag -22, negated digest -21..-2
+  -- (right-aligned in 20 characters, never blank).
   if (not c) or sub(rec, -63, -23) > sub(c, -63, -23) then
     sets[ns + 1], sets[ns + 2] = rk, rec
     ns = ns + 2
-    latest[rk] = rec
+    if dup then
+      latest[rk] = rec
+    end
     if c then
       ops[no + 1], ops[no + 2], ops[no + 3] = 'INCRBY', 'i64', stok
-      ops[no + 4] = match(sub(c, -21, -2), '%S+')
+      ops[no + 4] = sub(c, find(c, '%S', -21), -2)
     else
-      ops[no + 1], ops[no + 2], ops[no + 3], ops[no + 4] = 'INCRBY', 'i64', ctok, 1
-      zs[nz + 1], zs[nz + 2] = score, sub(rk, plen + 1)
+      ops[no + 1], ops[no + 2], ops[no + 4] = 'INCRBY', 'i64', 1
+      ops[no + 3] = '#' .. (tonumber(sub(stok, 2)) - 1)
+      zs[nz + 1], zs[nz + 2] = sub(scores, 16 * i - 15, 16 * i), sub(rk, plen + 1)
       nz = nz + 2
     end
     ops[no + 5], ops[no + 6], ops[no + 7], ops[no + 8] = 'INCRBY', 'i64', stok, pos
@@ -153,23 +161,17 @@ def _pack(records: Records, prefix: bytes) -> tuple[list[bytes], list[bytes]]:
     tr[:, 42:62] = np.frombuffer(neg, dtype=np.uint8).reshape(n, 20)
     tr[:, 62] = (dg & np.uint64(0xFF)).astype(np.uint8)
     tb = tr.tobytes()
-    b2 = (h >> np.uint64(64 - DIGEST_BITS)).astype(np.int64) * 2
+    s2 = (h >> np.uint64(64 - DIGEST_BITS)).astype(np.int64) * 2 + 1
     hdr = b" ".join(
-        [
-            b"#%d #%d %d %d" % (c, c + 1, d, sc)
-            for c, d, sc in zip(
-                b2.tolist(),
-                dg.view(np.int64).tolist(),
-                (h >> np.uint64(11)).tolist(),
-                strict=True,
-            )
-        ]
+        [b"#%d %d" % sd for sd in zip(s2.tolist(), dg.view(np.int64).tolist(), strict=True)]
     )
+    scores = _digits(h >> np.uint64(11), 16).tobytes()
     recs = [
         (b"" if v is None else v) + tb[j : j + _TRAILER]
         for v, j in zip(records.values, range(0, n * _TRAILER, _TRAILER), strict=True)
     ]
-    return [prefix + k for k in records.keys], [hdr, *recs]
+    dup = b"1" if len(set(records.keys)) < n else b"0"
+    return [prefix + k for k in records.keys], [dup, hdr, scores, *recs]
 
 
 def _unpack_fetch(lens: bytes, data: bytes, n: int) -> tuple[list[bytes], list[bytes | None]]:
