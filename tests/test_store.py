@@ -90,6 +90,30 @@ def test_records_validate_their_input() -> None:
         Records.build([b"a"], ["x"], 0, 0)  # type: ignore[list-item]
     with pytest.raises(ValueError, match="versions"):
         Records.build([b"a"], [b"x"], -1, 0)
+    # The fast (C-level) checks hand over to the loop that names the first culprit.
+    with pytest.raises(ValueError, match=r"keys\[2\]: longer"):
+        Records.build([b"a", b"b", b"k" * (64 * 1024 + 1)], [b"", b"", b""], 0, 0)
+    with pytest.raises(TypeError, match=r"values\[1\]: expected bytes or None, got int"):
+        Records.build([b"a", b"b", b"c"], [None, 5, b""], 0, 0)  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"keys\[0\]: expected bytes, got str"):
+        Records.build(["a", b"b"], [b"", b""], 0, 0)  # type: ignore[list-item]
+
+    class Blob(bytes):
+        pass
+
+    # bytes subclasses and tombstones pass (the slow path accepts what the fast one skips).
+    r = Records.build([Blob(b"a"), b"b"], [Blob(b"x"), None], 0, [1, 2])
+    assert r.values == [b"x", None] and r.take([1, 0]).keys == [b"b", b"a"]
+    assert r.take([1]).values == [None] and len(r.take([])) == 0
+
+
+def test_store_keys_str_bytes_and_mixed() -> None:
+    store = make_store({n: MemoryBackend(n) for n in NODES})
+    store.put_many(["a", "é"], [b"1", b"2"])
+    store.put_many([b"b", "c"], [b"3", b"4"])
+    assert store.get_many([b"a", "\u00e9".encode(), "b", b"c"]) == [b"1", b"2", b"3", b"4"]
+    with pytest.raises(TypeError, match=r"keys\[1\]: store keys must be str or bytes"):
+        store.put_many(["a", 7], [b"1", b"2"])
 
 
 def test_sqlite_is_durable_and_reports_a_lost_file(tmp_path: Path) -> None:

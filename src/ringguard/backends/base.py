@@ -37,6 +37,9 @@ costs O(ranges), never a scan; a write that loses last-writer-wins changes nothi
 from __future__ import annotations
 
 import abc
+import itertools
+import operator
+import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +65,7 @@ __all__ = [
 
 MAX_KEY_BYTES = 64 * 1024
 MAX_VALUE_BYTES = 512 * 1024 * 1024
+_DIGEST_SLICE = 64 * 1024  # bytes of canonical encoding hashed per buffer
 #: Resolution at which backends keep range digests: ``2**DIGEST_BITS`` ranges.
 DIGEST_BITS = 16
 #: Size of the key-hash space: ranges are ``lo <= h < hi`` with ``0 <= lo < hi <= HASH_SPACE``.
@@ -70,6 +74,8 @@ HASH_SPACE = 2**64
 # The fixed part of the canonical record encoding (see the module docstring).
 _HEADER = np.dtype([("epoch", "<u8"), ("seq", "<u8"), ("tomb", "u1"), ("klen", "<u4")])
 assert _HEADER.itemsize == 21
+_HEADER_BYTES = struct.Struct("21s")
+_FIRST = operator.itemgetter(0)
 
 
 class BackendError(Exception):
@@ -132,16 +138,20 @@ class Records:
         """Validate and build a batch (keys/values must be bytes; versions int64 >= 0)."""
         ks = list(keys)
         vs = list(values)
-        # Fast path: one pass of C-level checks; the slow loop runs only to name the culprit.
+        # Fast path: C-level passes (types, then lengths); the slow loops run only to name
+        # the culprit.
         if not (
-            all(type(k) is bytes for k in ks) and max(map(len, ks), default=0) <= MAX_KEY_BYTES
+            set(map(type, ks)) <= {bytes} and max(map(len, ks), default=0) <= MAX_KEY_BYTES
         ):
             for i, k in enumerate(ks):
                 if not isinstance(k, bytes):
                     raise TypeError(f"keys[{i}]: expected bytes, got {type(k).__name__}")
                 if len(k) > MAX_KEY_BYTES:
                     raise ValueError(f"keys[{i}]: longer than {MAX_KEY_BYTES} bytes")
-        if not all(type(v) is bytes and len(v) <= MAX_VALUE_BYTES or v is None for v in vs):
+        if not (
+            set(map(type, vs)) <= {bytes, type(None)}
+            and max(map(len, filter(None, vs)), default=0) <= MAX_VALUE_BYTES
+        ):
             for i, v in enumerate(vs):
                 if v is not None and not isinstance(v, bytes):
                     raise TypeError(f"values[{i}]: expected bytes or None, got {type(v).__name__}")
@@ -157,9 +167,14 @@ class Records:
         """The records at positions ``idx``."""
         ix = np.asarray(idx, dtype=np.int64)
         il = ix.tolist()
+        if len(il) > 1:  # itemgetter picks in C (with one index it returns the item itself)
+            pick = operator.itemgetter(*il)
+            keys, values = list(pick(self.keys)), list(pick(self.values))
+        else:
+            keys, values = [self.keys[i] for i in il], [self.values[i] for i in il]
         return Records(
-            [self.keys[i] for i in il],
-            [self.values[i] for i in il],
+            keys,
+            values,
             self.epochs[ix],
             self.seqs[ix],
             None if self._hashes is None else self._hashes[ix],
@@ -196,13 +211,22 @@ def record_digests(records: Records) -> np.ndarray:
     hb = hdr.tobytes()
     w = _HEADER.itemsize
     pieces: list[bytes] = [b""] * (3 * n)
-    pieces[0::3] = [hb[i : i + w] for i in range(0, n * w, w)]
+    pieces[0::3] = list(map(_FIRST, _HEADER_BYTES.iter_unpack(hb)))  # n 21-byte headers
     pieces[1::3] = records.keys
     pieces[2::3] = vals
-    data = np.frombuffer(b"".join(pieces), dtype=np.uint8)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(klen + np.fromiter(map(len, vals), dtype=np.int64, count=n) + w, out=offsets[1:])
-    return key_hashes_buffer(data, offsets)
+    # Encoded in slices of about _DIGEST_SLICE bytes: one buffer for a whole large batch
+    # would be a fresh multi-megabyte allocation (page faults) on every call.
+    out = np.empty(n, dtype=np.uint64)
+    ends = np.searchsorted(offsets, np.arange(1, offsets[-1] // _DIGEST_SLICE + 1) * _DIGEST_SLICE)
+    cuts = [0, *np.unique(np.clip(ends, 1, n)).tolist()]
+    if cuts[-1] != n:
+        cuts.append(n)
+    for lo, hi in itertools.pairwise(cuts):
+        data = np.frombuffer(b"".join(pieces[3 * lo : 3 * hi]), dtype=np.uint8)
+        out[lo:hi] = key_hashes_buffer(data, offsets[lo : hi + 1] - offsets[lo])
+    return out
 
 
 def check_bits(bits: int) -> int:

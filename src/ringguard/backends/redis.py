@@ -40,67 +40,71 @@ from .base import (
 
 __all__ = ["RedisBackend", "redact_url"]
 
-# One call applies a chunk of records, atomically and last-writer-wins. The records come
-# packed (few large arguments instead of several per record: argument handling is what
-# costs on both sides): ARGV[4] holds a fixed-width ASCII header per record, ARGV[5] the
-# keys back to back, ARGV[6] the values back to back. Header fields (1-based columns):
-# ver 1-41, d 42, pos 43-62 (record digest, signed, space-padded), neg 63-82 (its
-# negation), score 83-98 (key hash >> 11), bucket 99-103 (key hash >> 48), klen 104-108,
-# vlen 109-118, low byte of the digest 119.
-_W = 119
+# One call applies a chunk of records, atomically and last-writer-wins, with a constant
+# number of server calls per chunk (each redis.call from Lua costs far more than the Lua
+# around it): one MGET of the stored records, one MSET of the records that win, BITFIELD
+# calls carrying every digest increment of the chunk, one ZADD of the keys that are new.
+# KEYS: fence, index, digest, then the n prefixed record keys. ARGV: fenced flag, lowest
+# epoch (20 digits), n, prefix length, '1' if a key comes twice in the chunk, a header of
+# two space-separated tokens per record (the BITFIELD offset of its range's digest sum
+# '#<2b+1>', its digest as signed decimal), the index scores (16 zero-padded digits per
+# record), then the n stored strings (value and trailer, see the module docstring).
+# Per-record fields travel in few arguments rather than as arguments of their own, and the
+# loop creates as few Lua strings as it can (each costs the server more than the rest of
+# the loop): the count offset and the score are cut only for keys that are new.
 _LWW = """
 local fence = redis.call('GET', KEYS[1])
 if ARGV[1] == '1' and fence and ARGV[2] < fence then
   return -1
 end
-local pre, hdr, kb, vb = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local n = tonumber(ARGV[7])
-local sub, num, match = string.sub, tonumber, string.match
-local kp, vp, applied = 1, 1, 0
-local ops, nops = {}, 0
-for i = 0, n - 1 do
-  local o = i * 119
-  local kl = num(sub(hdr, o + 104, o + 108))
-  local vl = num(sub(hdr, o + 109, o + 118))
-  local k = sub(kb, kp, kp + kl - 1)
-  kp = kp + kl
-  local rk = pre .. k
-  local ver = sub(hdr, o + 1, o + 41)
-  -- Only the 63-byte trailer of the stored record comes back into Lua. The trailer is at
-  -- the end (ending in a byte of the digest) because Lua 5.1 interns every string and
-  -- hashes long ones from a sample of bytes taken from their end: strings that differ only
-  -- in their versions must differ there, or each string creation would walk a long
-  -- collision chain.
-  local cur = redis.call('GETRANGE', rk, -63, -1)
-  if cur == '' then
-    cur = false
+local n, plen, dup, scores = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1', ARGV[7]
+local sub, find = string.sub, string.find
+local tok = string.gmatch(ARGV[6], '%S+')
+local cur = redis.call('MGET', unpack(KEYS, 4, n + 3))
+local sets, ops, zs, latest = {}, {}, {}, {}
+local ns, no, nz, applied = 0, 0, 0, 0
+for i = 1, n do
+  local rk, rec = KEYS[i + 3], ARGV[i + 7]
+  local stok, pos = tok(), tok()
+  local c = cur[i]
+  if dup then
+    -- The later record of a repeated key is compared with what the chunk put there.
+    local l = latest[rk]
+    if l ~= nil then
+      c = l
+    end
   end
-  if (not cur) or ver > sub(cur, 1, 41) then
-    redis.call('SET', rk, sub(vb, vp, vp + vl - 1) .. sub(hdr, o + 1, o + 42) ..
-               sub(hdr, o + 63, o + 82) .. sub(hdr, o + 119, o + 119))
-    local b = 2 * num(sub(hdr, o + 99, o + 103))
-    if cur then
-      ops[nops + 1], ops[nops + 2], ops[nops + 3] = 'INCRBY', 'i64', '#' .. (b + 1)
-      ops[nops + 4] = match(sub(cur, 43, 62), '%S+')
-      nops = nops + 4
+  -- Trailer from the end: ver -63..-23, tombstone flag -22, negated digest -21..-2
+  -- (right-aligned in 20 characters, never blank).
+  if (not c) or sub(rec, -63, -23) > sub(c, -63, -23) then
+    sets[ns + 1], sets[ns + 2] = rk, rec
+    ns = ns + 2
+    if dup then
+      latest[rk] = rec
+    end
+    if c then
+      ops[no + 1], ops[no + 2], ops[no + 3] = 'INCRBY', 'i64', stok
+      ops[no + 4] = sub(c, find(c, '%S', -21), -2)
     else
-      ops[nops + 1], ops[nops + 2], ops[nops + 3], ops[nops + 4] = 'INCRBY', 'i64', '#' .. b, 1
-      nops = nops + 4
-      redis.call('ZADD', KEYS[2], sub(hdr, o + 83, o + 98), k)
+      ops[no + 1], ops[no + 2], ops[no + 4] = 'INCRBY', 'i64', 1
+      ops[no + 3] = '#' .. (tonumber(sub(stok, 2)) - 1)
+      zs[nz + 1], zs[nz + 2] = sub(scores, 16 * i - 15, 16 * i), sub(rk, plen + 1)
+      nz = nz + 2
     end
-    ops[nops + 1], ops[nops + 2], ops[nops + 3] = 'INCRBY', 'i64', '#' .. (b + 1)
-    ops[nops + 4] = match(sub(hdr, o + 43, o + 62), '%S+')
-    nops = nops + 4
+    ops[no + 5], ops[no + 6], ops[no + 7], ops[no + 8] = 'INCRBY', 'i64', stok, pos
+    no = no + 8
     applied = applied + 1
-    if nops >= 4000 then
-      redis.call('BITFIELD', KEYS[3], 'OVERFLOW', 'WRAP', unpack(ops, 1, nops))
-      nops = 0
-    end
   end
-  vp = vp + vl
 end
-if nops > 0 then
-  redis.call('BITFIELD', KEYS[3], 'OVERFLOW', 'WRAP', unpack(ops, 1, nops))
+-- unpack() is bounded by Lua's C stack (about 8000 values): apply in slices.
+for j = 1, ns, 4000 do
+  redis.call('MSET', unpack(sets, j, math.min(j + 3999, ns)))
+end
+for j = 1, no, 4000 do
+  redis.call('BITFIELD', KEYS[3], 'OVERFLOW', 'WRAP', unpack(ops, j, math.min(j + 3999, no)))
+end
+for j = 1, nz, 4000 do
+  redis.call('ZADD', KEYS[2], unpack(zs, j, math.min(j + 3999, nz)))
 end
 return applied
 """
@@ -143,34 +147,31 @@ def _digits(x: np.ndarray, width: int) -> np.ndarray:
     return ((x.astype(np.uint64)[:, None] // p) % np.uint64(10) + np.uint64(48)).astype(np.uint8)
 
 
-def _pack(records: Records) -> tuple[bytes, bytes, bytes]:
-    """The (header, keys, values) arguments of the write script for ``records``."""
+def _pack(records: Records, prefix: bytes) -> tuple[list[bytes], list[bytes]]:
+    """The record keys and the per-record arguments of the write script for ``records``."""
     n = len(records)
     h = records.hashes()
     dg = records.digests()
-    vals = [b"" if v is None else v for v in records.values]
-    signed = b"".join(
-        [
-            b"%20d%20d" % pq
-            for pq in zip(
-                dg.view(np.int64).tolist(),
-                (np.uint64(0) - dg).view(np.int64).tolist(),
-                strict=True,
-            )
-        ]
+    tr = np.empty((n, _TRAILER), dtype=np.uint8)
+    tr[:, 0:20] = _digits(records.epochs, 20)
+    tr[:, 20] = ord(":")
+    tr[:, 21:41] = _digits(records.seqs, 20)
+    tr[:, 41] = np.array([v is None for v in records.values], dtype=np.uint8) + ord("0")
+    neg = b"".join([b"%20d" % x for x in (np.uint64(0) - dg).view(np.int64).tolist()])
+    tr[:, 42:62] = np.frombuffer(neg, dtype=np.uint8).reshape(n, 20)
+    tr[:, 62] = (dg & np.uint64(0xFF)).astype(np.uint8)
+    tb = tr.tobytes()
+    s2 = (h >> np.uint64(64 - DIGEST_BITS)).astype(np.int64) * 2 + 1
+    hdr = b" ".join(
+        [b"#%d %d" % sd for sd in zip(s2.tolist(), dg.view(np.int64).tolist(), strict=True)]
     )
-    hdr = np.empty((n, _W), dtype=np.uint8)
-    hdr[:, 0:20] = _digits(records.epochs, 20)
-    hdr[:, 20] = ord(":")
-    hdr[:, 21:41] = _digits(records.seqs, 20)
-    hdr[:, 41] = np.array([v is None for v in records.values], dtype=np.uint8) + ord("0")
-    hdr[:, 42:82] = np.frombuffer(signed, dtype=np.uint8).reshape(n, 40)
-    hdr[:, 82:98] = _digits(h >> np.uint64(11), 16)
-    hdr[:, 98:103] = _digits(h >> np.uint64(64 - DIGEST_BITS), 5)
-    hdr[:, 103:108] = _digits(np.fromiter(map(len, records.keys), dtype=np.uint64, count=n), 5)
-    hdr[:, 108:118] = _digits(np.fromiter(map(len, vals), dtype=np.uint64, count=n), 10)
-    hdr[:, 118] = (dg & np.uint64(0xFF)).astype(np.uint8)
-    return hdr.tobytes(), b"".join(records.keys), b"".join(vals)
+    scores = _digits(h >> np.uint64(11), 16).tobytes()
+    recs = [
+        (b"" if v is None else v) + tb[j : j + _TRAILER]
+        for v, j in zip(records.values, range(0, n * _TRAILER, _TRAILER), strict=True)
+    ]
+    dup = b"1" if len(set(records.keys)) < n else b"0"
+    return [prefix + k for k in records.keys], [dup, hdr, scores, *recs]
 
 
 def _unpack_fetch(lens: bytes, data: bytes, n: int) -> tuple[list[bytes], list[bytes | None]]:
@@ -273,9 +274,10 @@ class RedisBackend(Backend):
         try:
             for i in range(0, len(records), _CHUNK):
                 part = records.take(np.arange(i, min(i + _CHUNK, len(records))))
-                hdr, kb, vb = _pack(part)
-                args = [1 if fenced else 0, low, self._prefix, hdr, kb, vb, len(part)]
-                got = int(self._script(keys=keys, args=args))
+                rkeys, rargs = _pack(part, self._prefix)
+                head = [b"1" if fenced else b"0", low.encode(), b"%d" % len(part)]
+                head.append(b"%d" % len(self._prefix))
+                got = int(self._evalsha([*keys, *rkeys], [*head, *rargs]))
                 if got < 0:
                     raise StaleEpochError(
                         f"{self.url}: write with epoch {int(low)} below the fence {self.fence()}"
@@ -284,6 +286,39 @@ class RedisBackend(Backend):
         except self._errors as exc:
             raise self._fail("write", exc) from exc
         return applied
+
+    def _evalsha(self, keys: list[bytes], args: list[bytes]) -> Any:
+        """Run the write script on ``keys`` and ``args`` (all bytes).
+
+        The command is encoded here in one pass rather than by redis-py's generic encoder,
+        whose per-argument cost dominates the client's CPU for the thousands of arguments a
+        chunk has. A connection that fails mid-call is dropped, never reused.
+        """
+        import redis
+
+        sha = self._script.sha.encode()
+        parts = [b"*%d\r\n$7\r\nEVALSHA\r\n$%d\r\n%s\r\n" % (len(keys) + len(args) + 3,
+                                                              len(sha), sha)]
+        parts.append(b"$%d\r\n%d\r\n" % (len(str(len(keys))), len(keys)))
+        parts += [b"$%d\r\n%s\r\n" % (len(a), a) for a in keys]
+        parts += [b"$%d\r\n%s\r\n" % (len(a), a) for a in args]
+        payload = b"".join(parts)
+        pool = self._client.connection_pool
+        for attempt in (0, 1):
+            conn = pool.get_connection()
+            try:
+                conn.send_packed_command([payload])
+                return conn.read_response()
+            except redis.exceptions.NoScriptError:
+                if attempt:
+                    raise
+            except BaseException:
+                conn.disconnect()
+                raise
+            finally:
+                pool.release(conn)
+            self._client.script_load(_LWW)  # the server lost its script cache (restart)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def read(self, keys: Sequence[bytes]) -> Records:
         ks = list(keys)

@@ -129,8 +129,12 @@ def _concat(batches: list[Records]) -> Records:
 
 
 def _key_bytes(keys: Sequence[Any]) -> list[bytes]:
-    if all(type(k) is str for k in keys):
-        return [k.encode("utf-8") for k in keys]
+    # Fast paths: one C-level pass to learn the key types, one to encode.
+    types = set(map(type, keys))
+    if types == {str}:
+        return list(map(str.encode, keys))  # UTF-8
+    if types == {bytes}:
+        return list(keys)
     out = []
     for i, k in enumerate(keys):
         if isinstance(k, str):
