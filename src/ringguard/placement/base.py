@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from ..errors import InvalidPlacementError
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+# json and concurrent.futures (which pulls in logging) are imported where they are used, so
+# that `import ringguard` stays cheap for a pipeline that only asks for placements.
 
 __all__ = ["JsonPlacement", "Placement", "from_json", "register", "split_work"]
 
@@ -57,6 +61,8 @@ def _executor() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             _pool = ThreadPoolExecutor(
                 max_workers=max(4, 2 * (os.cpu_count() or 1)), thread_name_prefix="ringguard"
             )
@@ -120,6 +126,8 @@ def register(algorithm: str, loader: Callable[[dict[str, Any]], Any]) -> None:
 
 def envelope(algorithm: str, body: dict[str, Any]) -> str:
     doc = {"format": FORMAT, "version": FORMAT_VERSION, "algorithm": algorithm, **body}
+    import json
+
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
@@ -135,6 +143,8 @@ def load_document(text: str | bytes | dict[str, Any]) -> dict[str, Any]:
                 f"placement document is {len(text)} bytes, more than the {MAX_JSON_BYTES} limit"
             )
         try:
+            import json
+
             doc = json.loads(text, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:
             raise InvalidPlacementError(f"placement document is not valid JSON: {exc}") from None
