@@ -9,9 +9,9 @@ there are no timing assertions. Figures and what limits them: benchmarks/README.
 
 The incremental cases read from a ``SQLiteBackend`` (a node on the local disk, whose
 ``scan_range`` is a primary-key range) or from ``IndexedNode`` (below: a ``MemoryBackend``
-with a sorted hash index): ``MemoryBackend.scan_range`` sorts the whole dict on every
-call, so an incremental backup, which makes one call per run of changed ranges, would
-measure that sort. The ``side_by_side`` cases time a full and an incremental backup of the
+with a sorted hash index): ``MemoryBackend.scan_range`` sorts the (hash, key) pairs of the
+ranges it reads on every call and reads each batch by key, so a backup from it mostly
+measures that. The ``side_by_side`` cases time a full and an incremental backup of the
 same node alternately in one run and report their ratio (the box is shared and noisy:
 separate cases drift apart).
 """

@@ -92,16 +92,20 @@ def default_codec() -> int:
 
 
 def encode_chunk(
-    block_ranges: np.ndarray, block_counts: np.ndarray, records: Records, vlens: np.ndarray
+    block_ranges: np.ndarray, block_counts: np.ndarray, records: Records, vlens: np.ndarray,
+    klens: np.ndarray | None = None,
 ) -> bytes:
     """The payload of ``records`` (block by block, ascending ranges; ``vlens`` -1 for
-    tombstones), holding ``block_counts[i]`` records of range ``block_ranges[i]``."""
+    tombstones; ``klens`` the key lengths if known), holding ``block_counts[i]`` records of
+    range ``block_ranges[i]``."""
     n = len(records)
     nb = len(block_ranges)
     table = np.empty((nb, 2), dtype="<u4")
     table[:, 0] = block_ranges
     table[:, 1] = block_counts
-    klens = np.fromiter(map(len, records.keys), dtype="<u4", count=n)
+    klens = (np.fromiter(map(len, records.keys), dtype="<u4", count=n) if klens is None
+             else np.asarray(klens, dtype="<u4"))
+    vals: list[Any] = records.values
     parts = [
         _PAY_HEAD.pack(_PAYLOAD_MAGIC, n, nb),
         table.tobytes(),
@@ -110,7 +114,7 @@ def encode_chunk(
         np.asarray(records.epochs, dtype="<i8").tobytes(),
         np.asarray(records.seqs, dtype="<i8").tobytes(),
         b"".join(records.keys),
-        b"".join([v for v in records.values if v is not None]),
+        b"".join(vals) if None not in vals else b"".join([v for v in vals if v is not None]),
     ]
     return b"".join(parts)
 

@@ -34,8 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.base import DIGEST_BITS, Backend, BackendError, Records, record_digests
-from ..placement.hashing import KEY_HASH, KEY_HASH_SEED, key_hashes, key_hashes_buffer
+from ..backends.base import DIGEST_BITS, Backend, BackendError, Records
+from ..placement.hashing import KEY_HASH, KEY_HASH_SEED, key_hashes
+from ._columnar import Columns, decode_columns
 from .codec import (
     CODECS,
     SCRYPT_N,
@@ -43,10 +44,8 @@ from .codec import (
     SCRYPT_R,
     Crypto,
     compress,
-    decode_chunk,
     decompress,
     default_codec,
-    key_offsets,
 )
 from .errors import BackupAuthError, BackupCorrupted, BackupError, BackupFormatError
 from .lock import LEASE_S, RepositoryLock
@@ -261,18 +260,25 @@ class _Summary:
 
 @dataclass(frozen=True)
 class _Checked:
-    """A chunk read back and checked: its blocks and their recomputed digests."""
+    """A chunk read back and checked: its blocks, their recomputed digests, and (when
+    kept) the decoded columns with each record's key hash and digest."""
 
     ranges: np.ndarray
     counts: np.ndarray
     starts: np.ndarray
     digests: np.ndarray
-    records: Records
+    columns: Columns | None = None
+    hashes: np.ndarray | None = None
+    record_digests: np.ndarray | None = None
+
+    def records(self, idx: np.ndarray) -> Records:
+        """The records at positions ``idx``, carrying their key hashes and digests."""
+        assert self.columns is not None
+        return self.columns.records(idx, self.hashes, self.record_digests)
 
 
-_NO_RECORDS = Records([], [], np.zeros(0, np.int64), np.zeros(0, np.int64))
 _NOT_READ = _Checked(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
-                     np.zeros(0, np.uint64), _NO_RECORDS)
+                     np.zeros(0, np.uint64))
 
 
 class BackupRepository:
@@ -473,19 +479,20 @@ class BackupRepository:
         :func:`~ringguard.backends.base.record_digests`. With ``digest_bits``, every key is
         also hashed (in batch) and must fall into its block's range."""
         payload, nread = self._get_object(store, ref)
-        branges, bcounts, recs = decode_chunk(payload)
-        starts = np.concatenate(([0], np.cumsum(bcounts)[:-1])).astype(np.int64)
-        if digest_bits is not None and len(recs):
-            if digest_bits:
-                data, offsets = key_offsets(payload)
-                fine = (key_hashes_buffer(data, offsets) >> np.uint64(64 - digest_bits))
-            else:
-                fine = np.zeros(len(recs), dtype=np.uint64)
+        cols = decode_columns(payload)
+        branges, bcounts = cols.ranges, cols.counts
+        starts = cols.starts
+        n = len(cols)
+        hashes = cols.key_hashes() if n else np.zeros(0, dtype=np.uint64)
+        if digest_bits is not None and n:
+            fine = (hashes >> np.uint64(64 - digest_bits)) if digest_bits else np.zeros(
+                n, dtype=np.uint64)
             if not (fine.astype(np.int64) == np.repeat(branges, bcounts)).all():
                 raise ValueError("a key of the chunk does not hash into its block's range")
-        digests = (np.add.reduceat(record_digests(recs), starts).astype(np.uint64)
-                   if len(recs) else np.zeros(0, dtype=np.uint64))
-        return _Checked(branges, bcounts, starts, digests, recs), nread
+        rd = cols.record_digests()
+        digests = (np.add.reduceat(rd, starts).astype(np.uint64)
+                   if n else np.zeros(0, dtype=np.uint64))
+        return _Checked(branges, bcounts, starts, digests, cols, hashes, rd), nread
 
     @staticmethod
     def _match_rows(
@@ -777,28 +784,60 @@ class BackupRepository:
         packer.chunks.extend(reused_chunks)
         res.reused += len(reused_chunks)  # the parent's chunks this snapshot refers to again
         shift = 64 - bits
+        # Scanned batches are gathered across scan_range calls (an incremental backup makes
+        # thousands of small ones) and checked, hashed and packed together.
+        pend: list[tuple[Records, int, int]] = []  # (batch, lo range, hi range)
+        npend = 0
+
+        def flush() -> None:
+            nonlocal npend
+            if not pend:
+                return
+            keys = [k for b, _, _ in pend for k in b.keys] if len(pend) > 1 else pend[0][0].keys
+            vals = ([v for b, _, _ in pend for v in b.values] if len(pend) > 1
+                    else pend[0][0].values)
+            eps = np.concatenate([np.asarray(b.epochs, dtype=np.int64) for b, _, _ in pend])
+            sqs = np.concatenate([np.asarray(b.seqs, dtype=np.int64) for b, _, _ in pend])
+            sizes = [len(b) for b, _, _ in pend]
+            h = key_hashes(keys)
+            fine = (h >> np.uint64(shift)).astype(np.int64) if bits else np.zeros(
+                len(h), dtype=np.int64)
+            lo_r = np.repeat(np.array([a for _, a, _ in pend], dtype=np.int64), sizes)
+            hi_r = np.repeat(np.array([z for _, _, z in pend], dtype=np.int64), sizes)
+            # Runs are disjoint and ascending: each scan's records are in its interval and
+            # in key-hash order exactly when all of them are in order and in their interval.
+            bad = (fine < lo_r) | (fine >= hi_r)
+            bad[1:] |= h[1:] < h[:-1]
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise BackupError(
+                    f"{backend.name}: scan_range({int(lo_r[i]) << shift}, "
+                    f"{int(hi_r[i]) << shift}) returned records out of key-hash order or "
+                    "outside the range")
+            res.records_read += len(keys)
+            recs = Records(keys, vals, eps, sqs)
+            wanted = read[fine]
+            if not wanted.all():  # short gaps of unchanged ranges read along
+                keep_idx = np.flatnonzero(wanted)
+                recs, fine = recs.take(keep_idx), fine[keep_idx]
+            pend.clear()
+            npend = 0
+            packer.add(recs, fine)
+
         for lo_r, hi_r in _runs(read, c0, self.scan_gap_records):
             lo = lo_r << shift
             hi = hi_r << shift
-            last = lo
             for batch in backend.scan_range(lo, hi, self.scan_batch_size):
                 if not len(batch):
                     continue
-                h = key_hashes(batch.keys)
-                if int(h[0]) < last or int(h[-1]) >= hi or bool((h[1:] < h[:-1]).any()):
-                    raise BackupError(
-                        f"{backend.name}: scan_range({lo}, {hi}) returned records out of "
-                        "key-hash order or outside the range")
-                last = int(h[-1])
-                fine = (h >> np.uint64(shift)).astype(np.int64) if bits else np.zeros(
-                    len(h), dtype=np.int64)
-                res.records_read += len(batch)
-                wanted = read[fine]
-                if not wanted.all():  # a short gap of unchanged ranges read along
-                    keep_idx = np.flatnonzero(wanted)
-                    batch, fine = batch.take(keep_idx), fine[keep_idx]
-                packer.add(batch, fine)
-            packer.end_run()
+                pend.append((batch, lo_r, hi_r))
+                npend += len(batch)
+                if npend >= self.scan_batch_size:
+                    flush()
+            if npend >= self.scan_batch_size // 4:
+                flush()
+                packer.end_run()
+        flush()
         packer.finish()
         res.peak_records = packer.peak_records
         res.ranges_read = int(read.sum())
@@ -910,7 +949,7 @@ class BackupRepository:
             return str(exc)
         rep.bytes_read += nread
         # Keep only the block figures: the records are not needed again.
-        return _Checked(c.ranges, c.counts, c.starts, c.digests, _NO_RECORDS)
+        return _Checked(c.ranges, c.counts, c.starts, c.digests)
 
     # ---- restore ------------------------------------------------------------------------
 
@@ -933,7 +972,7 @@ class BackupRepository:
             if ok.sum() > best[1].sum():
                 idx = np.concatenate([np.arange(c.starts[p], c.starts[p] + c.counts[p])
                                       for p in pos[ok]]) if ok.any() else np.zeros(0, np.int64)
-                best = (c.records.take(idx), ok)
+                best = (c.records(idx), ok)
             errs += [f"{s.url}: range {int(m.columns['range'][rows[i]])}: {w}"
                      for i, w in enumerate(why) if w]
             if ok.all():

@@ -10,14 +10,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ..backends.base import Records, record_digests
+from ._columnar import decode_columns
 from .codec import encode_chunk
 from .manifest import RANGE_COLUMNS, ChunkRef, empty_columns
 
-__all__ = ["BlockStats", "ChunkPacker", "block_stats", "record_sizes", "value_lengths"]
+__all__ = ["BlockStats", "ChunkPacker", "block_stats", "key_lengths", "record_sizes",
+           "value_lengths"]
 
 #: Payload bytes of one record besides its key and value (klen, vlen, epoch, seq).
 RECORD_OVERHEAD = 28
@@ -25,14 +28,27 @@ RECORD_OVERHEAD = 28
 
 def value_lengths(recs: Records) -> np.ndarray:
     """Length of each value, -1 for a tombstone (int64)."""
-    return np.array([-1 if v is None else len(v) for v in recs.values], dtype=np.int64)
+    vals: list[Any] = recs.values
+    n = len(vals)
+    if None not in vals:  # the common case: one C-level pass, no Python loop
+        return np.fromiter(map(len, vals), dtype=np.int64, count=n)
+    out = np.fromiter(map(len, [b"" if v is None else v for v in vals]), dtype=np.int64,
+                      count=n)
+    out[[i for i, v in enumerate(vals) if v is None]] = -1
+    return out
 
 
-def record_sizes(recs: Records, vlens: np.ndarray | None = None) -> np.ndarray:
+def key_lengths(recs: Records) -> np.ndarray:
+    """Length of each key (int64)."""
+    return np.fromiter(map(len, recs.keys), dtype=np.int64, count=len(recs))
+
+
+def record_sizes(recs: Records, vlens: np.ndarray | None = None,
+                 klens: np.ndarray | None = None) -> np.ndarray:
     """Payload bytes of each record (int64)."""
     if vlens is None:
         vlens = value_lengths(recs)
-    k = np.fromiter(map(len, recs.keys), dtype=np.int64, count=len(recs))
+    k = key_lengths(recs) if klens is None else klens
     return k + np.maximum(vlens, 0) + RECORD_OVERHEAD
 
 
@@ -48,12 +64,14 @@ class BlockStats:
     seqs: np.ndarray
 
 
-def block_stats(fine: np.ndarray, recs: Records) -> BlockStats:
+def block_stats(fine: np.ndarray, recs: Records, digests: np.ndarray | None = None
+                ) -> BlockStats:
     """Figures of the blocks of ``recs``, whose range ids ``fine`` are non-decreasing.
 
-    Digests come from :func:`ringguard.backends.base.record_digests`, the definition every
-    backend's :meth:`~ringguard.backends.base.Backend.range_digests` uses, so they compare
-    exactly with a backend's.
+    ``digests`` are the records' digests if already known; by default they come from
+    :func:`ringguard.backends.base.record_digests`, the definition every backend's
+    :meth:`~ringguard.backends.base.Backend.range_digests` uses, so they compare exactly
+    with a backend's.
     """
     n = len(fine)
     if n == 0:
@@ -61,7 +79,8 @@ def block_stats(fine: np.ndarray, recs: Records) -> BlockStats:
         return BlockStats(z, z, z, np.zeros(0, dtype=np.uint64), z, z)
     starts = np.concatenate(([0], np.flatnonzero(np.diff(fine)) + 1)).astype(np.int64)
     counts = np.diff(np.append(starts, n))
-    digests = np.add.reduceat(record_digests(recs), starts).astype(np.uint64)
+    rd = record_digests(recs) if digests is None else digests
+    digests = np.add.reduceat(rd, starts).astype(np.uint64)
     block = np.repeat(np.arange(len(starts)), counts)
     order = np.lexsort((recs.seqs, recs.epochs, block))
     last = order[starts + counts - 1]  # greatest (epoch, seq) of each block
@@ -93,6 +112,7 @@ class ChunkPacker:
     _fine: list[np.ndarray] = field(default_factory=list)
     _sizes: list[np.ndarray] = field(default_factory=list)
     _vlens: list[np.ndarray] = field(default_factory=list)
+    _klens: list[np.ndarray] = field(default_factory=list)
     _bytes: int = 0
     peak_records: int = 0
 
@@ -106,8 +126,10 @@ class ChunkPacker:
         self._sqs.append(np.asarray(recs.seqs, dtype=np.int64))
         self._fine.append(np.asarray(fine, dtype=np.int64))
         vl = value_lengths(recs)
+        kl = key_lengths(recs)
         self._vlens.append(vl)
-        self._sizes.append(record_sizes(recs, vl))
+        self._klens.append(kl)
+        self._sizes.append(record_sizes(recs, vl, kl))
         self._bytes += int(self._sizes[-1].sum())
         self.peak_records = max(self.peak_records, len(self._keys))
         if self._due():
@@ -174,6 +196,7 @@ class ChunkPacker:
             sqs = np.concatenate(self._sqs)[taken:]
             self._eps, self._sqs = [eps], [sqs]
             self._vlens = [np.concatenate(self._vlens)[taken:]]
+            self._klens = [np.concatenate(self._klens)[taken:]]
             self._fine, self._sizes = [fine[taken:]], [sizes[taken:]]
             self._bytes = int(sizes[taken:].sum())
 
@@ -183,11 +206,17 @@ class ChunkPacker:
         self._eps, self._sqs = [eps], [sqs]
         recs = Records(self._keys[a:b], self._values[a:b], eps[a:b], sqs[a:b])
         f = fine[a:b]
-        st = block_stats(f, recs)
         if len(self._vlens) > 1:
             self._vlens = [np.concatenate(self._vlens)]
         vlens = self._vlens[0][a:b]
-        payload = encode_chunk(st.ranges, st.counts, recs, vlens)
+        if len(self._klens) > 1:
+            self._klens = [np.concatenate(self._klens)]
+        klens = self._klens[0][a:b]
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(f)) + 1)).astype(np.int64)
+        counts = np.diff(np.append(starts, len(f)))
+        payload = encode_chunk(f[starts], counts, recs, vlens, klens)
+        # The record digests straight from the payload's columns (no object per record).
+        st = block_stats(f, recs, decode_columns(payload).record_digests())
         sha = hashlib.sha256(payload).hexdigest()
         cid = self.write(payload, sha)
         k = len(self.chunks)

@@ -1,0 +1,194 @@
+"""Record digests and key hashes straight from a chunk payload's columns.
+
+A chunk payload (:mod:`ringguard.backup.codec`) already holds its records column by column:
+key lengths, value lengths, versions as arrays, keys and values back to back. The canonical
+record digest (:mod:`ringguard.backends.base`: XXH64 of ``epoch u64 | seq u64 | tombstone u8
+| key_len u32 | key | value``) is computed here from those buffers with NumPy and ONE batch
+call into the compiled core (:func:`~ringguard.placement.hashing.key_hashes_buffer`),
+without a Python object per record. It equals
+:func:`ringguard.backends.base.record_digests` of the decoded records (tests check both).
+
+Records of one key length and one value length (the usual case: fixed-size keys and
+values) are laid out as rows of a 2-D array, filled with three slice copies; records of
+mixed lengths are grouped by ``(key length, value length)`` when there are few groups and
+gathered byte by byte otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backends.base import MAX_KEY_BYTES, MAX_VALUE_BYTES, Records
+from ..placement.hashing import key_hashes_buffer
+from .codec import payload_table
+
+__all__ = ["Columns", "decode_columns"]
+
+_HEADER = np.dtype([("epoch", "<u8"), ("seq", "<u8"), ("tomb", "u1"), ("klen", "<u4")])
+_W = _HEADER.itemsize  # 21
+#: Above this many distinct (key length, value length) pairs per record, gather bytes.
+_MAX_GROUPS = 32
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The decoded, validated columns of a chunk payload (views into it, no copies of the
+    record data)."""
+
+    ranges: np.ndarray  # int64: block range ids, ascending
+    counts: np.ndarray  # int64: records per block
+    data: np.ndarray  # uint8 view of the payload
+    klens: np.ndarray  # int64
+    vlens: np.ndarray  # int64, -1 for a tombstone
+    epochs: np.ndarray  # int64
+    seqs: np.ndarray  # int64
+    koff: np.ndarray  # int64, n + 1 key bounds in ``data``
+    voff: np.ndarray  # int64, n + 1 value bounds in ``data`` (tombstones are empty)
+    payload: bytes
+
+    def __len__(self) -> int:
+        return len(self.klens)
+
+    @property
+    def starts(self) -> np.ndarray:
+        """Offset of each block's first record (int64)."""
+        return np.concatenate(([0], np.cumsum(self.counts)[:-1])).astype(np.int64)
+
+    def key_hashes(self) -> np.ndarray:
+        """Key hash (XXH64, seed 0) of every record, in one batch call."""
+        return key_hashes_buffer(self.data, self.koff)
+
+    def record_digests(self) -> np.ndarray:
+        """The canonical digest of every record (uint64), as
+        :func:`ringguard.backends.base.record_digests` defines it."""
+        n = len(self)
+        if n == 0:
+            return np.empty(0, dtype=np.uint64)
+        vl = np.maximum(self.vlens, 0)
+        kl = self.klens
+        pair = kl * (MAX_VALUE_BYTES + 1) + vl
+        first = int(pair[0])
+        if (pair == first).all():
+            return self._fixed(np.arange(n, dtype=np.int64), int(kl[0]), int(vl[0]))
+        uniq, inv = np.unique(pair, return_inverse=True)
+        if len(uniq) > _MAX_GROUPS:
+            return self._gathered()
+        out = np.empty(n, dtype=np.uint64)
+        for g in range(len(uniq)):
+            idx = np.flatnonzero(inv == g)
+            out[idx] = self._fixed(idx, int(kl[idx[0]]), int(vl[idx[0]]))
+        return out
+
+    def _headers(self, idx: np.ndarray) -> np.ndarray:
+        hdr = np.empty(len(idx), dtype=_HEADER)
+        hdr["epoch"] = self.epochs[idx]
+        hdr["seq"] = self.seqs[idx]
+        hdr["tomb"] = self.vlens[idx] < 0
+        hdr["klen"] = self.klens[idx]
+        return hdr
+
+    def _fixed(self, idx: np.ndarray, kl: int, vl: int) -> np.ndarray:
+        """Digests of the records ``idx``, all with key length ``kl``, value length ``vl``."""
+        m = len(idx)
+        w = _W + kl + vl
+        rows = np.empty((m, w), dtype=np.uint8)
+        rows[:, :_W] = self._headers(idx).view(np.uint8).reshape(m, _W)
+        contiguous = m == 1 or bool((np.diff(idx) == 1).all())
+        for lo_col, ln, off in ((_W, kl, self.koff), (_W + kl, vl, self.voff)):
+            if not ln:
+                continue
+            if contiguous:
+                a = int(off[idx[0]])
+                rows[:, lo_col : lo_col + ln] = self.data[a : a + m * ln].reshape(m, ln)
+            else:
+                src = off[idx][:, None] + np.arange(ln, dtype=np.int64)
+                rows[:, lo_col : lo_col + ln] = self.data[src]
+        offsets = np.arange(m + 1, dtype=np.int64) * w
+        return key_hashes_buffer(rows.reshape(-1), offsets)
+
+    def _gathered(self) -> np.ndarray:
+        """Digests of records of many different lengths: one gather of every byte."""
+        n = len(self)
+        hdr = self._headers(np.arange(n, dtype=np.int64)).view(np.uint8)
+        src = np.concatenate((self.data, hdr))
+        hbase = len(self.data)
+        vl = np.maximum(self.vlens, 0)
+        # Segments in output order: header i, key i, value i.
+        seg_len = np.empty(3 * n, dtype=np.int64)
+        seg_len[0::3] = _W
+        seg_len[1::3] = self.klens
+        seg_len[2::3] = vl
+        seg_src = np.empty(3 * n, dtype=np.int64)
+        seg_src[0::3] = hbase + _W * np.arange(n, dtype=np.int64)
+        seg_src[1::3] = self.koff[:-1]
+        seg_src[2::3] = self.voff[:-1]
+        seg_dst = np.zeros(3 * n, dtype=np.int64)
+        np.cumsum(seg_len[:-1], out=seg_dst[1:])
+        total = int(seg_dst[-1] + seg_len[-1])
+        gather = np.repeat(seg_src - seg_dst, seg_len)
+        gather += np.arange(total, dtype=np.int64)
+        buf = src[gather]
+        offsets = np.empty(n + 1, dtype=np.int64)
+        offsets[:-1] = seg_dst[0::3]
+        offsets[-1] = total
+        return key_hashes_buffer(buf, offsets)
+
+    def records(self, idx: np.ndarray | None = None, hashes: np.ndarray | None = None,
+                digests: np.ndarray | None = None) -> Records:
+        """The records (all, or at positions ``idx``) as a :class:`Records` batch, carrying
+        their key hashes and digests when given (so a backend does not compute them again).
+        """
+        data = self.payload
+        if idx is None:
+            idx = np.arange(len(self), dtype=np.int64)
+        il = idx.tolist()
+        ko = self.koff.tolist()
+        vo = self.voff.tolist()
+        tomb = (self.vlens < 0).tolist()
+        keys = [data[ko[i] : ko[i + 1]] for i in il]
+        values: list[bytes | None] = [
+            None if tomb[i] else data[vo[i] : vo[i + 1]] for i in il]
+        return Records(keys, values, self.epochs[idx], self.seqs[idx],
+                       None if hashes is None else hashes[idx],
+                       None if digests is None else digests[idx])
+
+
+def decode_columns(payload: bytes) -> Columns:
+    """The columns of a chunk payload; ``ValueError`` on any inconsistency (the same
+    checks as :func:`ringguard.backup.codec.decode_chunk`)."""
+    n, branges, bcounts, pos = payload_table(payload)
+    klens = np.frombuffer(payload, dtype="<u4", count=n, offset=pos).astype(np.int64)
+    pos += 4 * n
+    vlens = np.frombuffer(payload, dtype="<i8", count=n, offset=pos).astype(np.int64)
+    pos += 8 * n
+    epochs = np.frombuffer(payload, dtype="<i8", count=n, offset=pos).astype(np.int64)
+    pos += 8 * n
+    seqs = np.frombuffer(payload, dtype="<i8", count=n, offset=pos).astype(np.int64)
+    pos += 8 * n
+    if n and (
+        klens.max() > MAX_KEY_BYTES
+        or vlens.min() < -1
+        or vlens.max() > MAX_VALUE_BYTES
+        or epochs.min() < 0
+        or seqs.min() < 0
+    ):
+        raise ValueError("payload holds an out-of-range length or version")
+    ksum = int(klens.sum())
+    vsum = int(np.maximum(vlens, 0).sum())
+    if pos + ksum + vsum != len(payload):
+        raise ValueError(
+            f"payload is {len(payload)} bytes, its lengths describe {pos + ksum + vsum}"
+        )
+    koff = np.empty(n + 1, dtype=np.int64)
+    koff[0] = pos
+    np.cumsum(klens, out=koff[1:])
+    koff[1:] += pos
+    voff = np.empty(n + 1, dtype=np.int64)
+    voff[0] = pos + ksum
+    np.cumsum(np.maximum(vlens, 0), out=voff[1:])
+    voff[1:] += pos + ksum
+    data = np.frombuffer(payload, dtype=np.uint8)
+    return Columns(branges, bcounts, data, klens, vlens, epochs, seqs, koff, voff,
+                   payload if isinstance(payload, bytes) else bytes(payload))
