@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.base import MAX_KEY_BYTES, MAX_VALUE_BYTES, Records
+from ..backends.base import Records
 from .errors import BackupAuthError, BackupCorrupted
 
 __all__ = ["CODECS", "Crypto", "compress", "decode_chunk", "decompress", "encode_chunk",
@@ -155,44 +155,11 @@ def key_offsets(payload: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 def decode_chunk(payload: bytes) -> tuple[np.ndarray, np.ndarray, Records]:
     """``(block_ranges, block_counts, records)`` of a payload; ``ValueError`` on any
-    inconsistency."""
-    n, branges, bcounts, pos = payload_table(payload)
-    klens = np.frombuffer(payload, dtype="<u4", count=n, offset=pos).astype(np.int64)
-    pos += 4 * n
-    vlens = np.frombuffer(payload, dtype="<i8", count=n, offset=pos)
-    pos += 8 * n
-    epochs = np.frombuffer(payload, dtype="<i8", count=n, offset=pos).astype(np.int64)
-    pos += 8 * n
-    seqs = np.frombuffer(payload, dtype="<i8", count=n, offset=pos).astype(np.int64)
-    pos += 8 * n
-    if n and (
-        klens.max() > MAX_KEY_BYTES
-        or vlens.min() < -1
-        or vlens.max() > MAX_VALUE_BYTES
-        or epochs.min() < 0
-        or seqs.min() < 0
-    ):
-        raise ValueError("payload holds an out-of-range length or version")
-    ksum = int(klens.sum())
-    vsum = int(np.maximum(vlens, 0).sum())
-    if pos + ksum + vsum != len(payload):
-        raise ValueError(
-            f"payload is {len(payload)} bytes, its lengths describe {pos + ksum + vsum}"
-        )
-    koff = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(klens, out=koff[1:])
-    koff += pos
-    ko = koff.tolist()
-    keys = [payload[ko[i] : ko[i + 1]] for i in range(n)]
-    voff = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.maximum(vlens, 0), out=voff[1:])
-    voff += pos + ksum
-    vo = voff.tolist()
-    tomb = (vlens < 0).tolist()
-    values: list[bytes | None] = [
-        None if tomb[i] else payload[vo[i] : vo[i + 1]] for i in range(n)
-    ]
-    return branges, bcounts, Records(keys, values, epochs, seqs)
+    inconsistency (:func:`ringguard.backup._columnar.decode_columns` does the checks)."""
+    from ._columnar import decode_columns  # it imports this module
+
+    cols = decode_columns(payload)
+    return cols.ranges, cols.counts, cols.records()
 
 
 def compress(payload: bytes, codec: int, level: int | None = None) -> bytes:
