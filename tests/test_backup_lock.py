@@ -20,9 +20,10 @@ import pytest
 
 from conftest import PURE_PYTHON
 from ringguard import BackupLocked, BackupRepository, MemoryBackend
-from ringguard.backends import Backend, Records
+from ringguard.backends import Records
 from ringguard.backup.lock import PRUNE_LOCK, LockDoc, marker_name
 from ringguard.backup.store import ObjectStore
+from test_backup import dump
 
 N = 400 if PURE_PYTHON else 5_000
 BITS = 4
@@ -51,15 +52,6 @@ def filled(n: int = N, name: str = "n1") -> PausingBackend:
     keys = [f"key:{i:07d}".encode() for i in range(n)]
     b.write(Records.build(keys, [b"v%d" % i * 10 for i in range(n)], 1, np.arange(1, n + 1)))
     return b
-
-
-def dump(b: Backend) -> dict[bytes, tuple[bytes | None, int, int]]:
-    out = {}
-    for recs in b.scan():
-        for k, v, e, s in zip(recs.keys, recs.values, recs.epochs.tolist(), recs.seqs.tolist(),
-                              strict=True):
-            out[k] = (v, e, s)
-    return out
 
 
 @pytest.fixture(params=["local", "memory"])
