@@ -152,6 +152,37 @@ def test_str_lists_read_in_place_match_the_utf8_model(ring: Any) -> None:
     assert_same(ring.assign(mixed), expected, "str and bytes")
 
 
+class _KeyList(list):  # a list subclass: read through the general (packing) path
+    pass
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ringguard.Ring([f"node{i}" for i in range(10)]),
+    lambda: ringguard.Ring({f"w{i}": 1 + i % 3 for i in range(7)}, zones={
+        f"w{i}": f"z{i % 3}" for i in range(7)}),
+    lambda: ringguard.Ring.ketama({"s1": 600, "s2": 400, "s3": 100}, compat="libketama"),
+    lambda: ringguard.Ring.ketama({"s1": 600, "s2": 400, "s3": 100}, compat="uhashring"),
+], ids=["xxh64", "zones", "libketama", "uhashring"])
+def test_list_keys_read_in_place_equal_the_packed_path(make: Any) -> None:
+    """One thread reads a list's keys where they lie (no packed copy); threads=2, list
+    subclasses and arrays pack them first. Every path, for assign and replicas, agrees."""
+    ring = make()
+    keys: list[Any] = [f"order:{i}" for i in range(scaled(5000, 500))]
+    keys += ["é" * (i % 40) for i in range(50)] + [b"\xff" * (i % 70) for i in range(90)]
+    packed = np.array([k.encode() if isinstance(k, str) else k for k in keys], dtype=object)
+    expected = ring.assign(packed)
+    for n in (len(keys), 1, 7, 8, 9, 16, 17, 23, 24, 25):
+        assert_same(ring.assign(keys[:n]), expected[:n], f"list n={n}")
+    assert_same(ring.assign(keys, threads=2), expected, "threads=2")
+    assert_same(ring.assign(_KeyList(keys)), expected, "list subclass")
+    expected_rep = ring.replicas(packed, 2)
+    np.testing.assert_array_equal(ring.replicas(keys, 2), expected_rep)
+    np.testing.assert_array_equal(ring.replicas(tuple(keys), 2), expected_rep)
+    out = np.full(len(keys), -7, dtype=np.int32)
+    assert ring.assign(keys, out=out) is out
+    assert_same(out, expected, "out=")
+
+
 def test_list_packing_grows_past_its_first_estimate() -> None:
     """The packing buffer starts at ~32 bytes per key and doubles when a key overflows it."""
     ring = ringguard.Ring([f"node{i}" for i in range(10)])

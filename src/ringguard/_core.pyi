@@ -37,6 +37,10 @@ class CoreRing:
         self, mode: int, data: np.ndarray, offsets: np.ndarray, out: np.ndarray,
         want_index: bool = False,
     ) -> None: ...
+    def assign_seq(
+        self, mode: int, seq: list[str | bytes] | tuple[str | bytes, ...], out: np.ndarray,
+        want_index: bool = False,
+    ) -> bool: ...
     def assign_fixed(
         self, mode: int, data: np.ndarray, width: int, out: np.ndarray, want_index: bool = False
     ) -> None: ...

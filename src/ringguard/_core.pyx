@@ -291,6 +291,66 @@ cdef extern from *:
     Py_ssize_t PySequence_Fast_GET_SIZE(object o)
 
 
+cdef extern from *:
+    """
+    /* Lookup of a list/tuple of str/bytes keys straight from the objects (Ring.assign with
+     * one thread): each key is hashed where it lies, in blocks of RG_STR_BLOCK so the
+     * multiplies of neighbouring keys overlap, then the block is looked up. Nothing is
+     * copied into a packed buffer and read back. Same reading rules as rg_pack_bytes (a
+     * borrowed reference per item, no Python code run), so the sequence cannot change
+     * under it; it gives up (RG_PACK_BAD_TYPE, or RG_PACK_ERROR with an exception set) at
+     * the first item it cannot read, and the caller then takes the general path, which
+     * names the problem. */
+    static CYTHON_INLINE int rg_seq_item(PyObject *item, const uint8_t **p, Py_ssize_t *size) {
+        if (PyUnicode_Check(item)) {
+            if (PyUnicode_IS_COMPACT_ASCII(item)) {
+                *p = (const uint8_t *)PyUnicode_DATA(item);
+                *size = PyUnicode_GET_LENGTH(item);
+                return RG_PACK_DONE;
+            }
+            *p = (const uint8_t *)PyUnicode_AsUTF8AndSize(item, size);
+            return *p == NULL ? RG_PACK_ERROR : RG_PACK_DONE;
+        }
+        if (PyBytes_Check(item)) {
+            *p = (const uint8_t *)PyBytes_AS_STRING(item);
+            *size = PyBytes_GET_SIZE(item);
+            return RG_PACK_DONE;
+        }
+        return RG_PACK_BAD_TYPE;
+    }
+
+    static int rg_assign_seq(const rg_ring *r, int mode, PyObject *seq, Py_ssize_t n,
+                             int32_t *out, int want_index) {
+        uint64_t h[RG_STR_BLOCK];
+        Py_ssize_t i = 0, size;
+        const uint8_t *p;
+        int j, status;
+        if (mode == RG_MODE_XXH64 && !want_index) {
+            for (; i + RG_STR_BLOCK <= n; i += RG_STR_BLOCK) {
+                if (i + RG_STR_BLOCK + RG_PACK_AHEAD <= n) {
+                    for (j = 0; j < RG_STR_BLOCK; j++)
+                        RG_PREFETCH(PySequence_Fast_GET_ITEM(seq, i + RG_PACK_AHEAD + j));
+                }
+                for (j = 0; j < RG_STR_BLOCK; j++) {
+                    status = rg_seq_item(PySequence_Fast_GET_ITEM(seq, i + j), &p, &size);
+                    if (status != RG_PACK_DONE) return status;
+                    h[j] = rg_xxh64_inline(p, (uint64_t)size, 0);
+                }
+                rg_ring_owners(r, h, RG_STR_BLOCK, out + i);
+            }
+        }
+        for (; i < n; i++) {
+            status = rg_seq_item(PySequence_Fast_GET_ITEM(seq, i), &p, &size);
+            if (status != RG_PACK_DONE) return status;
+            out[i] = rg_ring_result(r, rg_hash_bytes(mode, p, (uint64_t)size), want_index);
+        }
+        return RG_PACK_DONE;
+    }
+    """
+    int rg_assign_seq(const rg_ring *r, int mode, object seq, Py_ssize_t n, int32_t *out,
+                      int want_index) except RG_PACK_ERROR
+
+
 def encode_sequence(seq):
     """Turn a list/tuple of keys into contiguous buffers (the key rule, one pass in C).
 
@@ -487,6 +547,29 @@ cdef class CoreRing:
         else:
             with nogil:
                 rg_assign_var(&self.ring, mode, dp, &offsets[0], n, &out[0], want_index)
+
+    def assign_seq(self, int mode, seq, int32_t[::1] out not None, bint want_index=False):
+        """Lookup of a list or tuple of str/bytes keys read in place (no packed copy).
+
+        Returns False, having written nothing that matters, if some item is not str/bytes
+        or cannot be encoded, or if the sequence is not a list/tuple that can be read in
+        place: the caller then takes the general path, which raises the precise error.
+        The GIL is held throughout (the items are Python objects).
+        """
+        cdef Py_ssize_t n
+        cdef int status
+        _check_mode(mode)
+        if not (type(seq) is tuple or (type(seq) is list and not RG_FREE_THREADED)):
+            return False
+        n = PySequence_Fast_GET_SIZE(seq)
+        _check_out(n, out.shape[0])
+        if n == 0:
+            return True
+        try:
+            status = rg_assign_seq(&self.ring, mode, seq, n, &out[0], want_index)
+        except UnicodeEncodeError:
+            return False
+        return status == RG_PACK_DONE
 
     def assign_fixed(self, int mode, const uint8_t[::1] data not None, int64_t width,
                      int32_t[::1] out not None, bint want_index=False):

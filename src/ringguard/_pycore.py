@@ -222,6 +222,25 @@ class CoreRing:
         _check_out(len(offsets) - 1, len(out))
         self._result([_ring_hash(mode, b) for b in _items(data, offsets)], out, want_index)
 
+    def assign_seq(self, mode: int, seq: Any, out: np.ndarray, want_index: bool = False) -> bool:
+        _check_mode(mode)
+        if type(seq) not in (list, tuple):
+            return False
+        _check_out(len(seq), len(out))
+        items = []
+        for k in seq:
+            if isinstance(k, str):
+                try:
+                    items.append(k.encode("utf-8"))
+                except UnicodeEncodeError:
+                    return False
+            elif isinstance(k, bytes):
+                items.append(k)
+            else:
+                return False
+        self._result([_ring_hash(mode, b) for b in items], out, want_index)
+        return True
+
     def assign_fixed(
         self, mode: int, data: Any, width: int, out: np.ndarray, want_index: bool = False
     ) -> None:

@@ -164,6 +164,15 @@ class _RingBase(JsonPlacement):
 
     def _lookup(self, keys: Any, want_index: bool, threads: Any, out: Any) -> np.ndarray:
         nthreads = check_threads(threads)
+        if nthreads == 1 and type(keys) in (list, tuple) and keys:
+            # One thread over a list of str/bytes: hash the keys where they lie (no packed
+            # copy). Anything else in the list sends us down the general path below, which
+            # raises the precise error.
+            seq_out = _check_out(out, (len(keys),))
+            fast = getattr(self._index, "assign_seq", None)
+            if fast is not None and fast(self._mode, keys, seq_out, want_index):
+                return seq_out
+            out = seq_out
         batch = normalize(keys, ketama=self._ketama)
         out = _check_out(out, (batch.n,))
         return self._lookup_batch(batch, want_index, nthreads, out)
