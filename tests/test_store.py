@@ -170,6 +170,39 @@ def test_a_dead_primary_costs_no_acknowledged_write(tmp_path: Path) -> None:
     assert backends["n1"].read(mine).values == [b"v2"] * len(mine)
 
 
+def test_inline_and_threaded_backends_mixed(tmp_path: Path) -> None:
+    """Expected: SQLite nodes (parallel_writes False) are written in the calling thread and
+    Memory nodes on the pool, in one put_many; a SQLite node whose file is gone is marked
+    down and hinted while every key is still acknowledged and readable."""
+    import threading
+
+    seen: dict[str, set[str]] = {}
+
+    class Spy(SQLiteBackend):
+        def write(self, records: Records, *, fenced: bool = False) -> int:
+            seen.setdefault(self.name, set()).add(threading.current_thread().name)
+            return super().write(records, fenced=fenced)
+
+    backends: dict[str, Backend] = {
+        "n0": Spy(tmp_path / "n0.db"), "n1": MemoryBackend("n1"),
+        "n2": Spy(tmp_path / "n2.db"), "n3": MemoryBackend("n3"),
+    }
+    assert not backends["n0"].parallel_writes and backends["n1"].parallel_writes
+    hints = HintLog()
+    store = make_store(backends, hints=hints)
+    keys = [f"cart:{i}" for i in range(2000)]
+    assert store.put_many(keys, [b"v1"] * 2000) == 2000
+    assert set(seen) == {"n0.db", "n2.db"}
+    assert seen["n0.db"] == seen["n2.db"] == {threading.current_thread().name}
+    os.remove(tmp_path / "n2.db")  # its disk is lost: the next write to it fails
+    assert store.put_many(keys, [b"v2"] * 2000) == 2000
+    assert store.cluster.state("n2") is NodeState.DOWN and hints.pending("n2") > 0
+    assert store.get_many(keys) == [b"v2"] * 2000
+    store.close()
+    for b in backends.values():
+        b.close()
+
+
 def test_both_replicas_down_fails_exactly_those_keys() -> None:
     backends = {n: MemoryBackend(n) for n in NODES}
     store = make_store(backends)

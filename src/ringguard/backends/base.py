@@ -303,6 +303,13 @@ class Backend(abc.ABC):
     """One node's storage. Implementations must be safe to call from several threads."""
 
     name: str = "backend"
+    #: Whether :class:`~ringguard.failover.ReplicatedStore` should run writes to this
+    #: backend on its thread pool, concurrently with the other nodes'. True for backends
+    #: that wait on a network or a disk with the GIL released; False for those whose write
+    #: is CPU work in this process holding the GIL for most of it (threads then only add
+    #: GIL hand-offs): the store runs those in the calling thread, while the threaded ones
+    #: proceed.
+    parallel_writes: bool = True
 
     @abc.abstractmethod
     def write(self, records: Records, *, fenced: bool = False) -> int:

@@ -142,6 +142,10 @@ class SQLiteBackend(Backend):
     1
     """
 
+    # Writes are CPU work under the GIL (one hand-off per row in executemany): the store
+    # runs them in its calling thread rather than one thread per node.
+    parallel_writes = False
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -360,13 +364,13 @@ class SQLiteBackend(Backend):
             row = self._conn().execute("SELECT value FROM meta WHERE name = 'fence'").fetchone()
         return int(row[0]) if row else 0
 
-    def _stored(
-        self, db: sqlite3.Connection, hs: list[int], keys: list[bytes]
-    ) -> dict[bytes, tuple[int, int, int]]:
-        """Stored ``key -> (epoch, seq, dg)`` of those of ``keys`` that exist (``hs`` their
-        signed hashes): one ``SELECT ... IN`` per ``_CHUNK`` keys, the last chunk padded so
-        every call uses the same cached statement."""
-        found: dict[bytes, tuple[int, int, int]] = {}
+    @staticmethod
+    def _stored(db: sqlite3.Connection, hs: list[int]) -> list[tuple[bytes, int, int, int]]:
+        """Stored ``(key, epoch, seq, dg)`` of the records whose signed hash is in ``hs``
+        (a colliding other key may be among them; callers match their own keys): one
+        ``SELECT ... IN`` per ``_CHUNK`` hashes, the last chunk padded so every call uses the
+        same cached statement."""
+        rows: list[tuple[bytes, int, int, int]] = []
         q = (
             "SELECT key, epoch, seq, dg FROM records WHERE hs IN "
             f"({','.join('?' * _CHUNK)})"
@@ -375,9 +379,8 @@ class SQLiteBackend(Backend):
             part = hs[i : i + _CHUNK]
             if len(part) < _CHUNK:
                 part = part + [part[0]] * (_CHUNK - len(part))
-            for k, e, s, d in db.execute(q, part):
-                found[k] = (e, s, d)
-        return found
+            rows += db.execute(q, part).fetchall()
+        return rows
 
     def write(self, records: Records, *, fenced: bool = False) -> int:
         n = len(records)
@@ -403,7 +406,14 @@ class SQLiteBackend(Backend):
                 checkpoint = self._log_rows >= _LOG_CHECKPOINT
                 if checkpoint:
                     self._checkpoint(db)
-                stored = self._stored(db, hsl, keys)
+                # Only keys whose range holds records can be stored (the arrays are current
+                # here): a node being rebuilt or filled skips the read.
+                maybe = self._counts[_buckets(hs)] > 0
+                if maybe.all():
+                    stored = self._stored(db, hsl)
+                else:
+                    pick = np.flatnonzero(maybe).tolist()
+                    stored = self._stored(db, [hsl[i] for i in pick])
                 win, applied, old_dg, new = self._decide(records, hs, stored)
                 if len(win) == n:
                     rows = zip(
@@ -444,9 +454,9 @@ class SQLiteBackend(Backend):
 
     @staticmethod
     def _decide(
-        records: Records, hs: np.ndarray, stored: dict[bytes, tuple[int, int, int]]
+        records: Records, hs: np.ndarray, stored: list[tuple[bytes, int, int, int]]
     ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
-        """Last-writer-wins against the ``stored`` versions.
+        """Last-writer-wins against the ``stored`` rows (:meth:`_stored`).
 
         Returns ``(win, applied, old_dg, new)``: the positions of the records that end up
         stored (one per key, ascending), how many records a sequential application would
@@ -456,22 +466,26 @@ class SQLiteBackend(Backend):
         n = len(records)
         keys = records.keys
         if len(np.unique(hs)) == n:  # no key twice in the batch: decide in NumPy
-            if not stored:
-                win = np.arange(n, dtype=np.intp)
-                return win, n, np.zeros(n, dtype=np.uint64), np.ones(n, dtype=bool)
-            got = list(map(stored.get, keys))
-            have = np.fromiter((g is not None for g in got), dtype=bool, count=n)
-            old = np.full((n, 3), -1, dtype=np.int64)
-            pos = np.flatnonzero(have)
-            if len(pos):
-                old[pos] = np.array([got[i] for i in pos.tolist()], dtype=np.int64)
+            have = np.zeros(n, dtype=bool)
+            oe = np.full(n, -1, dtype=np.int64)
+            os_ = np.full(n, -1, dtype=np.int64)
+            od = np.zeros(n, dtype=np.int64)
+            if stored:
+                rk, re, rs, rd = (list(c) for c in zip(*stored, strict=True))
+                idx = list(map(dict(zip(keys, range(n), strict=True)).get, rk))
+                if None in idx:  # rows of other keys with a colliding hash
+                    mine = [j for j, i in enumerate(idx) if i is not None]
+                    idx = [idx[j] for j in mine]
+                    re, rs, rd = ([c[j] for j in mine] for c in (re, rs, rd))
+                ix = np.array(idx, dtype=np.intp)
+                have[ix] = True
+                oe[ix], os_[ix], od[ix] = re, rs, rd
             e, s = records.epochs, records.seqs
-            wins = ~have | (e > old[:, 0]) | ((e == old[:, 0]) & (s > old[:, 1]))
-            win = np.flatnonzero(wins)
-            old_dg = np.where(have[win], old[win, 2], 0).view(np.uint64)
-            return win, len(win), old_dg, ~have[win]
+            win = np.flatnonzero(~have | (e > oe) | ((e == oe) & (s > os_)))
+            return win, len(win), od[win].view(np.uint64), ~have[win]
         # A key more than once (or a hash collision): apply in order, as the upsert would.
-        cur: dict[bytes, tuple[int, int]] = {k: (v[0], v[1]) for k, v in stored.items()}
+        old = {r[0]: (r[1], r[2], r[3]) for r in stored}
+        cur: dict[bytes, tuple[int, int]] = {k: (v[0], v[1]) for k, v in old.items()}
         last: dict[bytes, int] = {}
         applied = 0
         for i, (k, e, s) in enumerate(
@@ -484,11 +498,9 @@ class SQLiteBackend(Backend):
                 applied += 1
         win = np.array(sorted(last.values()), dtype=np.intp)
         wk = [keys[i] for i in win.tolist()]
-        old_dg = np.array(
-            [stored[k][2] if k in stored else 0 for k in wk], dtype=np.int64
-        ).view(np.uint64)
-        new = np.array([k not in stored for k in wk], dtype=bool)
-        return win, applied, old_dg, new
+        old_dg = np.array([old[k][2] if k in old else 0 for k in wk], dtype=np.int64)
+        new = np.array([k not in old for k in wk], dtype=bool)
+        return win, applied, old_dg.view(np.uint64), new
 
     @staticmethod
     def _delta(
