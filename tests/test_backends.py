@@ -554,19 +554,24 @@ def test_sqlite_another_key_with_the_same_hash_is_not_mistaken_for_the_key(
     path = tmp_path / "col.db"
     key = b"victim"
     hs = int((key_hashes([key]) ^ np.uint64(1 << 63)).view(np.int64)[0])
-    with SQLiteBackend(path) as b:
-        b.write(Records.build([b"other"], [b"o"], 1, 1))
-        assert b._db is not None
-        b._db.execute(  # same hs, different key, a version that would win
-            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", (hs, b"impostor", b"x", 9, 9, 0)
-        )
-        r = int(key_hashes([key])[0] >> np.uint64(64 - DIGEST_BITS))
-        before = b.range_digests(DIGEST_BITS)[0][r]
-        assert b.write(Records.build([key, b"k2"], [b"new", b"v2"], 1, 1)) == 2
-        assert b.read([key]).values == [b"new"]
-        assert b.range_digests(DIGEST_BITS)[0][r] == before + 1
-        rows = b._db.execute("SELECT key FROM records WHERE hs = ?", (hs,)).fetchall()
-        assert sorted(k for (k,) in rows) == [b"impostor", key]
+    db = sqlite3.connect(path)
+    SQLiteBackend(path).close()
+    db.execute(  # same hs, different key, a version that would win
+        "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", (hs, b"impostor", b"x", 9, 9, 0)
+    )
+    db.execute("UPDATE meta SET value = -1 WHERE name = 'digest_bits'")  # recount on open
+    db.commit()
+    b = SQLiteBackend(path)
+    r = int(key_hashes([key])[0] >> np.uint64(64 - DIGEST_BITS))
+    before = b.range_digests(DIGEST_BITS)[0][r]
+    assert before == 1  # the impostor, counted from its stored hash
+    assert b.write(Records.build([key, b"k2"], [b"new", b"v2"], 1, 1)) == 2
+    assert b.read([key]).values == [b"new"]
+    assert b.range_digests(DIGEST_BITS)[0][r] == before + 1
+    rows = db.execute("SELECT key FROM records WHERE hs = ?", (hs,)).fetchall()
+    assert sorted(k for (k,) in rows) == [b"impostor", key]
+    db.close()
+    b.close()
 
 
 _CRASH_WRITER = """
