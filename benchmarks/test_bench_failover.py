@@ -9,7 +9,8 @@ process, all threads, and the redis-server processes), which stays meaningful on
 machine where wall-clock rates swing with the neighbours' load::
 
     python benchmarks/test_bench_failover.py sqlite redis
-    python benchmarks/test_bench_failover.py recover   # 1M-record node rebuilt (SQLite)
+    python benchmarks/test_bench_failover.py sqlite-write  # one SQLiteBackend alone
+    python benchmarks/test_bench_failover.py recover       # 1M-record node rebuilt (SQLite)
 
 It uses only APIs that predate the range digests, so the same command measures older
 checkouts too (``PYTHONPATH=<checkout>/src``).
@@ -289,6 +290,37 @@ def _measure(kind: str, rounds: int = 5) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _measure_write(n: int = 4_000, rounds: int = 30) -> None:
+    """One SQLiteBackend alone: overwrites of ``n`` records (what one node receives from
+    a 20,000-record put_many on 10 nodes with replication 2); CPU per record written."""
+    workdir = Path(tempfile.mkdtemp(prefix="rg-bench-"))
+    try:
+        b = SQLiteBackend(workdir / "w.db", synchronous="NORMAL")
+        keys = [b"order:%d" % i for i in range(n)]
+        batches = [
+            Records.build(keys, [b"x" * 200] * n, 0, np.arange(n) + r * n)
+            for r in range(rounds + 1)
+        ]
+        for r in batches:
+            r.hashes()
+            r.digests()
+        b.write(batches[0])  # inserts; the timed rounds overwrite
+        walls = []
+        c0 = _cpu_s()
+        for r in batches[1:]:
+            t0 = time.perf_counter()
+            b.write(r)
+            walls.append(time.perf_counter() - t0)
+        cpu_us = (_cpu_s() - c0) / (rounds * n) * 1e6
+        print(
+            f"sqlite-write: {n} records of 200 B overwritten per write (NORMAL): best "
+            f"{min(walls) / n * 1e6:.1f} us/record wall, {cpu_us:.1f} us/record CPU"
+        )
+        b.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def _measure_recover(n: int = 1_000_000) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="rg-bench-"))
     try:
@@ -319,5 +351,7 @@ if __name__ == "__main__":
     for what in sys.argv[1:] or ["sqlite", "redis"]:
         if what == "recover":
             _measure_recover()
+        elif what == "sqlite-write":
+            _measure_write()
         else:
             _measure(what)
