@@ -144,9 +144,11 @@ def _ref_digest(key: bytes, value: bytes | None, epoch: int, seq: int) -> int:
     return ref_xxh64(head + key + (value or b""), 0)
 
 
-def test_record_digest_matches_the_documented_encoding() -> None:
+@pytest.mark.parametrize("tomb", [0.3, 0.0])  # 0.0: the batch path without tombstones
+def test_record_digest_matches_the_documented_encoding(tomb: float) -> None:
     rng = np.random.default_rng(1)
-    recs = _records(rng, 200, epoch=7, tomb=0.3)
+    recs = _records(rng, 200, epoch=7, tomb=tomb)
+    assert (None in recs.values) == (tomb > 0)
     got = record_digests(recs).tolist()
     want = [
         _ref_digest(k, v, e, s)
