@@ -9,6 +9,8 @@ process, all threads, and the redis-server processes), which stays meaningful on
 machine where wall-clock rates swing with the neighbours' load::
 
     python benchmarks/test_bench_failover.py sqlite redis
+    python benchmarks/test_bench_failover.py sqlite-write  # one SQLiteBackend alone
+    python benchmarks/test_bench_failover.py recover       # 1M-record node rebuilt (SQLite)
 
 It uses only APIs that predate the range digests, so the same command measures older
 checkouts too (``PYTHONPATH=<checkout>/src``).
@@ -31,6 +33,7 @@ import pytest
 
 from ringguard import Cluster, MemoryBackend, ReplicatedStore, Ring, SQLiteBackend
 from ringguard.backends import Backend, Records
+from ringguard.backends.base import DIGEST_BITS
 
 NODES = [f"n{i}" for i in range(10)]
 RNG = np.random.default_rng(0)
@@ -59,7 +62,7 @@ class NullBackend(Backend):
         return iter(())
 
     def _digests(self) -> tuple[np.ndarray, np.ndarray]:
-        z = np.zeros(2**16, dtype=np.uint64)
+        z = np.zeros(2**DIGEST_BITS, dtype=np.uint64)
         return z, z.copy()
 
     def ping(self) -> None:
@@ -181,6 +184,52 @@ def test_recover_100k_sqlite(benchmark: pytest.FixtureRequest, tmp_path: Path) -
     benchmark.pedantic(wipe_and_recover, rounds=3, iterations=1)
 
 
+def _replicated_pair(workdir: Path, n: int) -> tuple[ReplicatedStore, dict[str, Backend]]:
+    """Two SQLite nodes, replication 2 (each holds every key), ``n`` records of 100 B.
+
+    Node ``a`` is written through the backend in batches (what the store does for each
+    replica) and its file copied for ``b``: the same state as ``put_many`` on both, set up
+    in half the time.
+    """
+    a = SQLiteBackend(workdir / "a.db", synchronous="NORMAL")
+    step = 20_000
+    for i in range(0, n, step):
+        keys = [b"k%d" % j for j in range(i, min(i + step, n))]
+        a.write(Records.build(keys, [b"v" * 100] * len(keys), 0, np.arange(i, i + len(keys))))
+    a.close()
+    shutil.copy(workdir / "a.db", workdir / "b.db")
+    backends: dict[str, Backend] = {
+        x: SQLiteBackend(workdir / f"{x}.db", synchronous="NORMAL") for x in ("a", "b")
+    }
+    return ReplicatedStore(Cluster(Ring(list(backends)), 2), backends), backends
+
+
+def _wipe_and_recover(store: ReplicatedStore, workdir: Path, tag: str) -> tuple[int, float]:
+    """Replace node ``b`` by an empty file (its disk lost), recover it; (records, CPU s)."""
+    store.cluster.mark_down("b")
+    store.backends[1].close()
+    store.backends[1] = SQLiteBackend(workdir / f"b-{tag}.db", synchronous="NORMAL")
+    c0 = _cpu_s()
+    rep = store.recover("b")
+    return rep.records_copied, _cpu_s() - c0
+
+
+@pytest.mark.benchmark(group="failover-recover")
+def test_recover_1m_sqlite(benchmark: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Issue 4 target: a node holding 1M records rebuilt from its replica in < 30 s."""
+    n = 1_000_000
+    store, backends = _replicated_pair(tmp_path, n)
+    rounds = iter(range(100))
+
+    def wipe_and_recover() -> None:
+        copied, _ = _wipe_and_recover(store, tmp_path, str(next(rounds)))
+        assert copied == n
+
+    benchmark.pedantic(wipe_and_recover, rounds=1, iterations=1)
+    for b in store.backends:
+        b.close()
+
+
 # ---- python benchmarks/test_bench_failover.py sqlite redis --------------------------------
 
 
@@ -241,9 +290,68 @@ def _measure(kind: str, rounds: int = 5) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _measure_write(n: int = 4_000, rounds: int = 30) -> None:
+    """One SQLiteBackend alone: overwrites of ``n`` records (what one node receives from
+    a 20,000-record put_many on 10 nodes with replication 2); CPU per record written."""
+    workdir = Path(tempfile.mkdtemp(prefix="rg-bench-"))
+    try:
+        b = SQLiteBackend(workdir / "w.db", synchronous="NORMAL")
+        keys = [b"order:%d" % i for i in range(n)]
+        batches = [
+            Records.build(keys, [b"x" * 200] * n, 0, np.arange(n) + r * n)
+            for r in range(rounds + 1)
+        ]
+        for r in batches:
+            r.hashes()
+            r.digests()
+        b.write(batches[0])  # inserts; the timed rounds overwrite
+        walls = []
+        c0 = _cpu_s()
+        for r in batches[1:]:
+            t0 = time.perf_counter()
+            b.write(r)
+            walls.append(time.perf_counter() - t0)
+        cpu_us = (_cpu_s() - c0) / (rounds * n) * 1e6
+        print(
+            f"sqlite-write: {n} records of 200 B overwritten per write (NORMAL): best "
+            f"{min(walls) / n * 1e6:.1f} us/record wall, {cpu_us:.1f} us/record CPU"
+        )
+        b.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _measure_recover(n: int = 1_000_000) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="rg-bench-"))
+    try:
+        t0 = time.perf_counter()
+        store, _ = _replicated_pair(workdir, n)
+        setup = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        copied, cpu = _wipe_and_recover(store, workdir, "0")
+        wall = time.perf_counter() - t0
+        assert copied == n, copied
+        dg = [b.range_digests(8) for b in store.backends]
+        assert all((x == y).all() for x, y in zip(dg[0], dg[1], strict=True))
+        print(
+            f"recover: node of {n:,} records (100 B) rebuilt from its replica (SQLite, "
+            f"replication 2) in {wall:.1f} s wall, {cpu:.1f} s CPU = {cpu / n * 1e6:.1f} us "
+            f"per record; digests equal afterwards (setup {setup:.0f} s)"
+        )
+        for b in store.backends:
+            b.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 if __name__ == "__main__":
     import ringguard
 
     print(f"ringguard from {ringguard.__file__}")
     for what in sys.argv[1:] or ["sqlite", "redis"]:
-        _measure(what)
+        if what == "recover":
+            _measure_recover()
+        elif what == "sqlite-write":
+            _measure_write()
+        else:
+            _measure(what)

@@ -14,6 +14,7 @@ import socket
 import sqlite3
 import struct
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -143,9 +144,11 @@ def _ref_digest(key: bytes, value: bytes | None, epoch: int, seq: int) -> int:
     return ref_xxh64(head + key + (value or b""), 0)
 
 
-def test_record_digest_matches_the_documented_encoding() -> None:
+@pytest.mark.parametrize("tomb", [0.3, 0.0])  # 0.0: the batch path without tombstones
+def test_record_digest_matches_the_documented_encoding(tomb: float) -> None:
     rng = np.random.default_rng(1)
-    recs = _records(rng, 200, epoch=7, tomb=0.3)
+    recs = _records(rng, 200, epoch=7, tomb=tomb)
+    assert (None in recs.values) == (tomb > 0)
     got = record_digests(recs).tolist()
     want = [
         _ref_digest(k, v, e, s)
@@ -389,6 +392,236 @@ def test_sqlite_migrates_a_version1_file(tmp_path: Path) -> None:
         for x, y in zip(b.range_digests(DIGEST_BITS), model.range_digests(DIGEST_BITS),
                         strict=True):
             np.testing.assert_array_equal(x, y)
+
+
+# Schema 2 (what ringguard wrote before the digests moved into NumPy arrays): the digests
+# of the top 16 hash bits in a table kept by triggers, one UPDATE per record.
+_V2_BITS = 16
+_V2_SHIFT, _V2_HALF = 64 - _V2_BITS, 2 ** (_V2_BITS - 1)
+_V2_DDL = [
+    "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "CREATE TABLE records (hs INTEGER NOT NULL, key BLOB NOT NULL, value BLOB, "
+    "epoch INTEGER NOT NULL, seq INTEGER NOT NULL, dg INTEGER NOT NULL, PRIMARY KEY (hs, key)) "
+    "WITHOUT ROWID",
+    "CREATE TABLE digests (bucket INTEGER PRIMARY KEY, cnt INTEGER NOT NULL, "
+    "hi INTEGER NOT NULL, lo INTEGER NOT NULL)",
+    f"""CREATE TRIGGER records_ins AFTER INSERT ON records BEGIN
+        INSERT INTO digests (bucket, cnt, hi, lo) VALUES ((NEW.hs >> {_V2_SHIFT}) + {_V2_HALF},
+            1, (NEW.dg >> 32) & 4294967295, NEW.dg & 4294967295)
+        ON CONFLICT(bucket) DO UPDATE SET cnt = cnt + 1, hi = hi + excluded.hi,
+            lo = lo + excluded.lo; END""",
+    f"""CREATE TRIGGER records_upd AFTER UPDATE ON records BEGIN
+        UPDATE digests SET
+            hi = hi - ((OLD.dg >> 32) & 4294967295) + ((NEW.dg >> 32) & 4294967295),
+            lo = lo - (OLD.dg & 4294967295) + (NEW.dg & 4294967295)
+        WHERE bucket = (NEW.hs >> {_V2_SHIFT}) + {_V2_HALF}; END""",
+    "INSERT INTO meta VALUES ('schema', 2)",
+]
+
+
+def _write_v2(path: Path, recs: Records) -> None:
+    """A schema-2 file holding ``recs``, written with raw SQL (upserts fire the triggers)."""
+    db = sqlite3.connect(path)
+    for stmt in _V2_DDL:
+        db.execute(stmt)
+    hs = (key_hashes(recs.keys) ^ np.uint64(1 << 63)).view(np.int64).tolist()
+    dg = record_digests(recs).view(np.int64).tolist()
+    db.executemany(
+        "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(hs, key) DO UPDATE SET "
+        "value = excluded.value, epoch = excluded.epoch, seq = excluded.seq, dg = excluded.dg "
+        "WHERE (excluded.epoch, excluded.seq) > (records.epoch, records.seq)",
+        zip(hs, recs.keys, recs.values, recs.epochs.tolist(), recs.seqs.tolist(), dg,
+            strict=True),
+    )
+    db.commit()
+    db.close()
+
+
+def test_sqlite_migrates_a_version2_file(tmp_path: Path) -> None:
+    """Expected: a schema-2 file (trigger-kept digests table) opens as schema 3 with the
+    same records, digests equal to a MemoryBackend holding the same writes, the triggers
+    and the digests table gone, and the resolution recorded; later writes keep the digests
+    exact across a reopen."""
+    rng = np.random.default_rng(21)
+    first, second = _records(rng, N), _records(rng, N // 3, epoch=2)
+    path = tmp_path / "v2.db"
+    _write_v2(path, first)
+    _write_v2_more = sqlite3.connect(path)  # the v2 triggers really kept its digests
+    assert _write_v2_more.execute("SELECT SUM(cnt) FROM digests").fetchone()[0] == N
+    _write_v2_more.close()
+    model = MemoryBackend()
+    model.write(first)
+    with SQLiteBackend(path) as b:
+        assert b.count() == N
+        for x, y in zip(b.range_digests(DIGEST_BITS), model.range_digests(DIGEST_BITS),
+                        strict=True):
+            np.testing.assert_array_equal(x, y)
+        assert model.write(second) == b.write(second)
+        _assert_digests_consistent(b)
+    db = sqlite3.connect(path)
+    objects = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
+    db.close()
+    assert "digests" not in objects and not {"records_ins", "records_upd"} & objects
+    assert meta["schema"] == 3 and meta["digest_bits"] == DIGEST_BITS
+    with SQLiteBackend(path) as b:
+        _assert_digests_consistent(b)
+        assert _scan_all(b) == _scan_all(model)
+
+
+def test_sqlite_file_of_another_resolution_is_rebuilt(tmp_path: Path) -> None:
+    """Expected: a file whose meta says it was written at another DIGEST_BITS (its pages
+    mean other ranges) gets its digests recomputed from the records on open."""
+    path = tmp_path / "r.db"
+    recs = _records(np.random.default_rng(22), N)
+    with SQLiteBackend(path) as b:
+        b.write(recs)
+        want = b.range_digests(DIGEST_BITS)
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = ? WHERE name = 'digest_bits'", (DIGEST_BITS - 2,))
+    db.execute("UPDATE digest_pages SET counts = zeroblob(length(counts))")  # now wrong
+    db.commit()
+    db.close()
+    with SQLiteBackend(path) as b:
+        got = b.range_digests(DIGEST_BITS)
+        _assert_digests_consistent(b)
+    np.testing.assert_array_equal(want[0], got[0])
+    np.testing.assert_array_equal(want[1], got[1])
+
+
+@pytest.mark.parametrize("damage", [
+    "UPDATE digest_log SET sums = x'00'",
+    "UPDATE digest_log SET buckets = x'ffffffff', counts = zeroblob(8), sums = zeroblob(8)",
+    "INSERT INTO digest_pages VALUES (-1, x'', x'')",
+])
+def test_sqlite_damaged_digests_are_refused(tmp_path: Path, damage: str) -> None:
+    """Expected: a digest log row or page of the wrong size or out of range makes opening
+    fail with a BackendError naming it (never a wrong digest or a crash)."""
+    from ringguard.backends import BackendError
+
+    path = tmp_path / "d.db"
+    with SQLiteBackend(path) as b:
+        b.write(_records(np.random.default_rng(23), 50))
+    db = sqlite3.connect(path)
+    db.execute(damage)
+    db.commit()
+    db.close()
+    with pytest.raises(BackendError, match="damaged"):
+        SQLiteBackend(path)
+
+
+def test_sqlite_checkpoints_keep_digests_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Expected: with a checkpoint every 3 logged writes, the log never holds more than 3
+    rows, the pages plus the log equal a recomputation after every reopen."""
+    import ringguard.backends.sqlite as lite
+
+    monkeypatch.setattr(lite, "_LOG_CHECKPOINT", 3)
+    rng = np.random.default_rng(24)
+    path = tmp_path / "c.db"
+    b = SQLiteBackend(path, synchronous="NORMAL")
+    for i in range(10):
+        b.write(_records(rng, 80, epoch=i))
+        assert b._db is not None
+        assert b._db.execute("SELECT COUNT(*) FROM digest_log").fetchone()[0] <= 3
+        if i % 4 == 3:
+            b.close()
+            b = SQLiteBackend(path, synchronous="NORMAL")
+            _assert_digests_consistent(b)
+    _assert_digests_consistent(b)
+    b.close()
+
+
+def test_sqlite_two_connections_share_the_digests(tmp_path: Path) -> None:
+    """Expected: two backends on one file (two connections) each see the other's writes in
+    their digests, and both equal a recomputation."""
+    rng = np.random.default_rng(25)
+    path = tmp_path / "two.db"
+    with SQLiteBackend(path) as a, SQLiteBackend(path) as b:
+        a.write(_records(rng, 200))
+        np.testing.assert_array_equal(a.range_digests(8)[1], b.range_digests(8)[1])
+        b.write(_records(rng, 300, epoch=2))
+        a.write(_records(rng, 100, epoch=3))
+        _assert_digests_consistent(a)
+        _assert_digests_consistent(b)
+
+
+def test_sqlite_another_key_with_the_same_hash_is_not_mistaken_for_the_key(
+    tmp_path: Path,
+) -> None:
+    """Expected: a stored row of another key with the same key hash (a forged collision)
+    is neither overwritten nor taken as the key's stored version: the key is inserted as
+    new (count +1 in its range) and the other row stays."""
+    path = tmp_path / "col.db"
+    key = b"victim"
+    hs = int((key_hashes([key]) ^ np.uint64(1 << 63)).view(np.int64)[0])
+    db = sqlite3.connect(path)
+    SQLiteBackend(path).close()
+    db.execute(  # same hs, different key, a version that would win
+        "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", (hs, b"impostor", b"x", 9, 9, 0)
+    )
+    db.execute("UPDATE meta SET value = -1 WHERE name = 'digest_bits'")  # recount on open
+    db.commit()
+    b = SQLiteBackend(path)
+    r = int(key_hashes([key])[0] >> np.uint64(64 - DIGEST_BITS))
+    before = b.range_digests(DIGEST_BITS)[0][r]
+    assert before == 1  # the impostor, counted from its stored hash
+    assert b.write(Records.build([key, b"k2"], [b"new", b"v2"], 1, 1)) == 2
+    assert b.read([key]).values == [b"new"]
+    assert b.range_digests(DIGEST_BITS)[0][r] == before + 1
+    rows = db.execute("SELECT key FROM records WHERE hs = ?", (hs,)).fetchall()
+    assert sorted(k for (k,) in rows) == [b"impostor", key]
+    db.close()
+    b.close()
+
+
+_CRASH_WRITER = """
+import sys
+import numpy as np
+import ringguard.backends.sqlite as lite
+from ringguard.backends import Records, SQLiteBackend
+lite._LOG_CHECKPOINT = 4  # checkpoints happen inside the crash window too
+b = SQLiteBackend(sys.argv[1], synchronous="NORMAL")
+rng = np.random.default_rng(int(sys.argv[2]))
+for i in range(10**6):
+    keys = [b"k%d" % k for k in rng.integers(0, 3000, 400).tolist()]
+    b.write(Records.build(keys, [b"v%d" % i] * len(keys), 1, i))
+    print(i, flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sqlite_digests_survive_a_killed_writer(tmp_path: Path, seed: int) -> None:
+    """Expected: a process SIGKILLed in the middle of its writes leaves a file whose
+    digests (pages plus log, loaded on open) equal a recomputation from the records, and
+    every write it acknowledged (printed after write() returned) is there."""
+    path = tmp_path / "crash.db"
+    acked = -1
+    want = 6 + 3 * seed  # kill after a few checkpoints, at a point that varies
+    with subprocess.Popen(
+        [sys.executable, "-c", _CRASH_WRITER, str(path), str(seed)],
+        stdout=subprocess.PIPE, text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        while acked < want and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            acked = int(line)
+        proc.kill()
+        proc.wait(timeout=30)
+    assert acked >= want, "the writer did not get far enough"
+    with SQLiteBackend(path) as b:
+        _assert_digests_consistent(b)
+        # Every acknowledged batch i is there: its keys hold seq >= i (a later one may
+        # have overwritten them).
+        rng = np.random.default_rng(seed)
+        for i in range(acked + 1):
+            keys = [b"k%d" % k for k in rng.integers(0, 3000, 400).tolist()]
+            assert (b.read(keys).seqs >= i).all()
 
 
 # ---- random histories ---------------------------------------------------------------------

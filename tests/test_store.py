@@ -25,6 +25,7 @@ from ringguard.backends import (
     SQLiteBackend,
     StaleEpochError,
 )
+from ringguard.backends.base import DIGEST_BITS
 from ringguard.failover import (
     Cluster,
     HintCorrupted,
@@ -169,6 +170,39 @@ def test_a_dead_primary_costs_no_acknowledged_write(tmp_path: Path) -> None:
     assert backends["n1"].read(mine).values == [b"v2"] * len(mine)
 
 
+def test_inline_and_threaded_backends_mixed(tmp_path: Path) -> None:
+    """Expected: SQLite nodes (parallel_writes False) are written in the calling thread and
+    Memory nodes on the pool, in one put_many; a SQLite node whose file is gone is marked
+    down and hinted while every key is still acknowledged and readable."""
+    import threading
+
+    seen: dict[str, set[str]] = {}
+
+    class Spy(SQLiteBackend):
+        def write(self, records: Records, *, fenced: bool = False) -> int:
+            seen.setdefault(self.name, set()).add(threading.current_thread().name)
+            return super().write(records, fenced=fenced)
+
+    backends: dict[str, Backend] = {
+        "n0": Spy(tmp_path / "n0.db"), "n1": MemoryBackend("n1"),
+        "n2": Spy(tmp_path / "n2.db"), "n3": MemoryBackend("n3"),
+    }
+    assert not backends["n0"].parallel_writes and backends["n1"].parallel_writes
+    hints = HintLog()
+    store = make_store(backends, hints=hints)
+    keys = [f"cart:{i}" for i in range(2000)]
+    assert store.put_many(keys, [b"v1"] * 2000) == 2000
+    assert set(seen) == {"n0.db", "n2.db"}
+    assert seen["n0.db"] == seen["n2.db"] == {threading.current_thread().name}
+    os.remove(tmp_path / "n2.db")  # its disk is lost: the next write to it fails
+    assert store.put_many(keys, [b"v2"] * 2000) == 2000
+    assert store.cluster.state("n2") is NodeState.DOWN and hints.pending("n2") > 0
+    assert store.get_many(keys) == [b"v2"] * 2000
+    store.close()
+    for b in backends.values():
+        b.close()
+
+
 def test_both_replicas_down_fails_exactly_those_keys() -> None:
     backends = {n: MemoryBackend(n) for n in NODES}
     store = make_store(backends)
@@ -197,7 +231,7 @@ def test_wiped_sqlite_node_is_rebuilt_from_replicas(tmp_path: Path) -> None:
     before = {
         k: v for recs in backends["n3"].scan() for k, v in zip(recs.keys, recs.values, strict=True)
     }
-    digests_before = backends["n3"].range_digests(16)
+    digests_before = backends["n3"].range_digests(DIGEST_BITS)
     store.cluster.mark_down("n3", reason="disk lost")
     backends["n3"].close()
     os.remove(tmp_path / "n3.db")
@@ -209,7 +243,7 @@ def test_wiped_sqlite_node_is_rebuilt_from_replicas(tmp_path: Path) -> None:
         k: v for recs in backends["n3"].scan() for k, v in zip(recs.keys, recs.values, strict=True)
     }
     assert after == before
-    for x, y in zip(backends["n3"].range_digests(16), digests_before, strict=True):
+    for x, y in zip(backends["n3"].range_digests(DIGEST_BITS), digests_before, strict=True):
         np.testing.assert_array_equal(x, y)  # versions included: an exact copy
     assert report.ranges_scanned > 0 and report.ranges_copied > 0
     print(f"OBSERVED disk loss: rebuilt {report.records_copied} records from replicas, "
@@ -402,7 +436,7 @@ def test_a_batch_routed_before_a_return_is_fenced_off() -> None:
 
 
 class RangeSpy(MemoryBackend):
-    """Records the finest ranges (2**16) whose records scan_range returned, and how many
+    """Records the finest ranges (2**DIGEST_BITS) whose records scan_range returned, and how many
     records it returned."""
 
     def __init__(self, name: str) -> None:
@@ -422,7 +456,7 @@ class RangeSpy(MemoryBackend):
 
 
 def _ranges_of(keys: list[bytes]) -> set[int]:
-    return {ref_xxh64(k, 0) >> 48 for k in keys}
+    return {ref_xxh64(k, 0) >> (64 - DIGEST_BITS) for k in keys}
 
 
 def test_recover_scans_only_ranges_whose_digests_differ(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -453,7 +487,7 @@ def test_recover_scans_only_ranges_whose_digests_differ(monkeypatch: pytest.Monk
 
     # Writes n1 missed without a hint (lost in flight) and writes only n1 got.
     prefs = store.cluster.placement.replicas(keys, 2)
-    h = [ref_xxh64(k.encode(), 0) >> 48 for k in keys]
+    h = [ref_xxh64(k.encode(), 0) >> (64 - DIGEST_BITS) for k in keys]
     shared = [i for i in range(n_keys) if set(prefs[i].tolist()) == {1, 2} and owners.pure[h[i]]]
     lost, only_n1 = shared[:5], shared[5:8]
     newer = Records.build([keys[i].encode() for i in lost], [b"v2"] * 5, 2**50, 1)
@@ -475,7 +509,7 @@ def test_recover_scans_only_ranges_whose_digests_differ(monkeypatch: pytest.Monk
     assert store.get_many([keys[i] for i in lost + only_n1]) == [b"v2"] * 5 + [b"v3"] * 3
     # Replicas of the shared ranges now agree digest for digest.
     co = owners.co_owned(1, 2)
-    d1, d2 = backends["n1"].range_digests(16), backends["n2"].range_digests(16)
+    d1, d2 = backends["n1"].range_digests(DIGEST_BITS), backends["n2"].range_digests(DIGEST_BITS)
     np.testing.assert_array_equal(d1[1][co], d2[1][co])
 
 
@@ -501,3 +535,36 @@ def test_recover_without_a_range_map_or_with_pairs_still_converges(placement: st
     assert report.records_copied == len(mine) > 0
     assert backends["n1"].read(mine).values == [b"v"] * len(mine)
     assert backends["n1"].count() == len(mine)
+
+
+def test_rebuilding_a_wiped_node_reads_in_bounded_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Expected: rebuilding a wiped node with a small batch size copies every record it
+    should hold, yet no single scan of a replica returns more than _RUN_BATCHES batches
+    plus one finest range's records (the runs are cut, memory stays bounded)."""
+    from ringguard.failover import store as store_module
+
+    calls: list[int] = []
+
+    class Counting(MemoryBackend):
+        def scan_range(self, lo: int, hi: int, batch_size: int = 10_000) -> Iterator[Records]:
+            got = list(super().scan_range(lo, hi, batch_size))
+            calls.append(sum(map(len, got)))
+            return iter(got)
+
+    backends = {n: Counting(n) for n in NODES}
+    store = make_store(backends)
+    keys = [f"k{i}".encode() for i in range(scaled(6000, 2000))]
+    store.put_many(keys, [b"v"] * len(keys))
+    backends["n1"].wipe()
+    store.cluster.mark_down("n1")
+    batch = 50
+    report = store.recover("n1", batch_size=batch)
+    mine = [k for k, p in zip(keys, store.cluster.placement.replicas(keys, 2), strict=True)
+            if 1 in p.tolist()]
+    assert report.records_copied == len(mine) == backends["n1"].count()
+    assert backends["n1"].read(mine).values == [b"v"] * len(mine)
+    per_range = np.bincount(
+        [ref_xxh64(k, 0) >> (64 - DIGEST_BITS) for k in keys], minlength=2**DIGEST_BITS
+    ).max()
+    assert len(calls) > len(keys) // (store_module._RUN_BATCHES * batch)
+    assert max(calls) <= store_module._RUN_BATCHES * batch + 2 * per_range

@@ -1,12 +1,12 @@
 """Who holds each key-hash range: the map anti-entropy needs to compare range digests.
 
-Backends keep digests per range of the top 16 bits of the key hash (XXH64, seed 0). Two
-replicas' digests of a range are comparable only where both should hold exactly the same
-records, i.e. where every key of the range has both in its preference list. For a ring whose
-lookup hash is that same key hash (:class:`~ringguard.placement.Ring`, not ketama), this is
-exact and cheap: a range that contains no ring point is *pure* — every hash in it maps to
-the same first point, hence the same preference list — and its preference list is the
-ring's walk from that point. Ranges that contain a point are *mixed*.
+Backends keep digests per range of the top ``DIGEST_BITS`` bits of the key hash (XXH64, seed
+0). Two replicas' digests of a range are comparable only where both should hold exactly the
+same records, i.e. where every key of the range has both in its preference list. For a ring
+whose lookup hash is that same key hash (:class:`~ringguard.placement.Ring`, not ketama),
+this is exact and cheap: a range that contains no ring point is *pure* — every hash in it
+maps to the same first point, hence the same preference list — and its preference list is
+the ring's walk from that point. Ranges that contain a point are *mixed*.
 
 For other placements (ketama, Maglev, rendezvous, jump, zoned rings) the map is unknown
 and every range counts as mixed: anti-entropy then compares raw digests and scans the
@@ -72,8 +72,8 @@ def range_owners(placement: Placement, replication: int) -> RangeOwners | None:
     --------
     >>> from ringguard import Ring
     >>> ro = range_owners(Ring(["a", "b", "c"]), 2)
-    >>> ro.prefs.shape, bool(ro.pure.mean() > 0.9)
-    ((65536, 2), True)
+    >>> ro.prefs.shape == (2**DIGEST_BITS, 2), bool(ro.pure.mean() > 0.9)
+    (True, True)
     """
     if not isinstance(placement, Ring) or isinstance(placement, KetamaRing):
         return None
