@@ -2,16 +2,18 @@
 
 Layout (format 3), for a backend with key prefix ``<p>``:
 
-* each record is a Redis string ``<p><key>`` holding ``value | trailer``, the trailer
-  54 bytes: ``ver`` the version as fixed-width text ``epoch:seq`` (20 + 1 + 20 digits, so
-  Lua compares versions exactly as text: Lua numbers are doubles and would round 64-bit
-  sequences), ``d`` ``1`` for a tombstone else ``0``, then the record's *digest entry*:
-  its digest (8 bytes) and the top 32 bits of its key hash (4 bytes), little-endian;
+* each record is a Redis string ``<p><key>`` holding ``head | value``, the head 54
+  bytes at fixed offsets: the version as fixed-width text ``epoch:seq`` (20 + 1 + 20
+  digits, so Lua compares versions exactly as text: Lua numbers are doubles and would
+  round 64-bit sequences), ``1`` for a tombstone else ``0``, then the record's *digest
+  entry*: its digest (8 bytes) and the top 32 bits of its key hash (4 bytes),
+  little-endian;
 * ``ringguard-meta:<p>`` names the format and the digest resolution the data was written
   with (``ringguard-redis format=3 digest_bits=16``); a store written with another
   format or resolution is refused with a clear error;
-* ``ringguard-index:<p>``, a sorted set of the keys scored by ``key hash >> 11`` (53 bits,
-  exact as a double), serves range scans (a key enters it once, when first written);
+* ``ringguard-index:<p>``, a sorted set of the record keys (``<p><key>``) scored by
+  ``key hash >> 11`` (53 bits, exact as a double), serves range scans (a key enters it
+  once, when first written);
 * range digests are a *base* string ``ringguard-dbase:<p>`` of ``2**digest_bits`` pairs of
   little-endian uint64 (count, digest sum), plus two append-only logs of digest entries,
   ``ringguard-dadd:<p>`` (records that entered the store) and ``ringguard-dsub:<p>``
@@ -25,8 +27,8 @@ A chunk of records is applied by one Lua script call, atomically and last-writer
 digest entries included; the chunks of one write are pipelined on one connection.
 
 Format 2 (before this layout: BITFIELD digests and a 63-byte trailer) is refused, not
-migrated: its stores name no format, so a prefix whose index or format-2 digest string
-exists without a format 3 ``meta`` key raises :class:`~ringguard.backends.BackendError`
+migrated: its stores name no format, so a prefix whose index exists without a format 3
+``meta`` key raises :class:`~ringguard.backends.BackendError`
 telling to rebuild the node from its replicas (``ReplicatedStore.recover`` on a fresh
 prefix or database) — the replicated store holds every record twice.
 """
@@ -66,37 +68,36 @@ assert 1 <= DIGEST_BITS <= 32
 # number of server calls per chunk (each redis.call from Lua costs far more than the Lua
 # around it): one MGET of the fence and format, one MGET of the stored records, one MSET of
 # the records that win, one ZADD of the keys that are new, one APPEND per digest log.
-# Per record the loop creates as few Lua strings as it can (each costs the server more
-# than the rest of the loop): the two versions compared, and for an overwrite the
-# replaced record's digest entry; the chunk's own entries arrive as one argument, appended
-# whole when every record wins.
+# Per record the loop calls as few Lua functions as it can (each string.sub costs the
+# server about as much as passing an argument): the version test is one comparison of
+# the stored string with the record's *bound* (see _Packed), and only an overwrite cuts
+# the replaced record's digest entry, only a new key its index score. The chunk's own
+# digest entries arrive as one argument, appended whole when every record wins.
 # KEYS: fence, meta, index, digest add log, digest sub log, then the n prefixed record
-# keys. ARGV: fenced flag, lowest epoch (20 digits), n, prefix length, '1' if a key comes
-# twice in the chunk, the expected meta string, the index scores (16 zero-padded digits
-# per record), the digest entries (12 bytes per record), then the n stored strings.
+# keys. ARGV: fenced flag, lowest epoch (20 digits), n, '1' if a key comes twice in the
+# chunk, the expected meta string, the index scores (16 zero-padded digits per record),
+# the digest entries (12 bytes per record), the n stored strings, then the n bounds.
 # Returns {applied, length of the log appended to last} or {-1, fence} (stale epoch,
 # nothing written) or {-2, meta} (the prefix holds another format, nothing written).
 _LWW = """
 local fm = redis.call('MGET', KEYS[1], KEYS[2])
 local fence, meta = fm[1], fm[2]
-if meta ~= ARGV[6] then
+if meta ~= ARGV[5] then
   if meta or redis.call('EXISTS', KEYS[3]) == 1 then
     return {-2, meta or ''}
   end
-  redis.call('SET', KEYS[2], ARGV[6])
+  redis.call('SET', KEYS[2], ARGV[5])
 end
 if ARGV[1] == '1' and fence and ARGV[2] < fence then
   return {-1, fence}
 end
-local n, plen, dup, scores, adds = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1',
-  ARGV[7], ARGV[8]
+local n, dup, scores, adds = tonumber(ARGV[3]), ARGV[4] == '1', ARGV[6], ARGV[7]
 local sub = string.sub
 local cur = redis.call('MGET', unpack(KEYS, 6, n + 5))
 local sets, ins, outs, zs, latest = {}, {}, {}, {}, {}
 local ns, ni, no, nz = 0, 0, 0, 0
 for i = 1, n do
-  local rk, rec = KEYS[i + 5], ARGV[i + 8]
-  local c = cur[i]
+  local rk, c = KEYS[i + 5], cur[i]
   if dup then
     -- The later record of a repeated key is compared with what the chunk put there.
     local l = latest[rk]
@@ -104,8 +105,9 @@ for i = 1, n do
       c = l
     end
   end
-  -- Trailer from the end: ver -54..-14, tombstone flag -13, digest entry -12..-1.
-  if (not c) or sub(rec, -54, -14) > sub(c, -54, -14) then
+  -- A stored record sorts below the bound exactly when its version is older.
+  if (not c) or c < ARGV[i + n + 7] then
+    local rec = ARGV[i + 7]
     sets[ns + 1], sets[ns + 2] = rk, rec
     ns = ns + 2
     if dup then
@@ -115,9 +117,9 @@ for i = 1, n do
     ins[ni] = i
     if c then
       no = no + 1
-      outs[no] = sub(c, -12)
+      outs[no] = sub(c, 43, 54)
     else
-      zs[nz + 1], zs[nz + 2] = sub(scores, 16 * i - 15, 16 * i), sub(rk, plen + 1)
+      zs[nz + 1], zs[nz + 2] = sub(scores, 16 * i - 15, 16 * i), rk
       nz = nz + 2
     end
   end
@@ -165,17 +167,16 @@ end
 redis.call('INCR', KEYS[1])
 return 1
 """
-# One page of a range scan: the keys of the index with scores in [ARGV[1], ARGV[2]] from
+# One page of a range scan: the (prefixed) keys of the index with scores in [ARGV[1], ARGV[2]] from
 # offset ARGV[3], at most ARGV[4], and their stored records, returned as [count, lengths,
 # data]: lengths holds "klen(5) rlen(10)" per key, data the keys and records back to back
 # (one reply element per page instead of three per record: parsing replies in redis-py
 # is what costs). A record missing from the keyspace gets rlen 9999999999.
 _FETCH = """
 local ks = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', ARGV[3], ARGV[4])
-local pre = ARGV[5]
 local lens, data = {}, {}
 for i, k in ipairs(ks) do
-  local r = redis.call('GET', pre .. k)
+  local r = redis.call('GET', k)
   data[#data + 1] = k
   if r then
     lens[i] = string.format('%05d%010d', #k, #r)
@@ -195,14 +196,15 @@ return 1
 """
 _CHUNK = 2000  # records per script call / keys per MGET
 _WINDOW = 4  # script calls in flight on one connection during a write
-_TRAILER = 54  # ver 41, tombstone flag 1, digest entry 12 (digest 8, hash top 32 bits 4)
+_HEAD = 54  # ver 41, tombstone flag 1, digest entry 12 (digest 8, hash top 32 bits 4)
 _ENTRY = np.dtype([("digest", "<u8"), ("h32", "<u4")])
 assert _ENTRY.itemsize == 12
-_POW10 = np.array([10**i for i in range(19, -1, -1)], dtype=np.uint64)
 _FIRST = operator.itemgetter(0)
-_TRAILER_CRLF = struct.Struct(f"{_TRAILER + 2}s")
+_HEAD_BYTES = struct.Struct(f"{_HEAD}s")
 _META = f"ringguard-redis format={FORMAT} digest_bits={DIGEST_BITS}".encode()
 _META_STEM = f"ringguard-redis format={FORMAT} digest_bits=".encode()
+_NINES = np.uint64(10**19 - 1)  # above the greatest int64 (seqs are int64 >= 0)
+_lut4: np.ndarray | None = None
 
 
 class _Headers(dict[int, bytes]):
@@ -219,9 +221,30 @@ _HEADERS = _Headers()
 
 
 def _digits(x: np.ndarray, width: int) -> np.ndarray:
-    """Zero-padded decimal digits (ASCII) of non-negative integers: shape ``(n, width)``."""
-    p = _POW10[20 - width :]
-    return ((x.astype(np.uint64)[:, None] // p) % np.uint64(10) + np.uint64(48)).astype(np.uint8)
+    """Zero-padded decimal digits (ASCII) of integers in ``[0, 10**width)``: shape
+    ``(n, width)``, ``width`` a multiple of 4 (four digits per division, by table)."""
+    global _lut4
+    if _lut4 is None:
+        d = np.arange(10_000)
+        _lut4 = (np.stack([d // 1000, d // 100 % 10, d // 10 % 10, d % 10], axis=1) + 48
+                 ).astype(np.uint8)
+    if np.asarray(x).dtype.kind not in "iu":
+        raise TypeError("_digits: integers expected")
+    q = np.asarray(x).astype(np.uint64)
+    out = np.empty((len(q), width // 4, 4), dtype=np.uint8)
+    for g in range(width // 4 - 1, -1, -1):
+        q, r = np.divmod(q, np.uint64(10_000))
+        out[:, g] = _lut4[r.astype(np.intp)]
+    return out.reshape(len(q), width)
+
+
+def _versions(epochs: np.ndarray, seqs: np.ndarray) -> np.ndarray:
+    """Versions as stored: ``epoch:seq``, 20 digits each, as ``(n, 41)`` ASCII bytes."""
+    v = np.empty((len(epochs), 41), dtype=np.uint8)
+    v[:, 0:20] = _digits(epochs, 20)
+    v[:, 20] = ord(":")
+    v[:, 21:41] = _digits(seqs, 20)
+    return v
 
 
 def _entries(digests: np.ndarray, hashes: np.ndarray) -> np.ndarray:
@@ -233,24 +256,40 @@ def _entries(digests: np.ndarray, hashes: np.ndarray) -> np.ndarray:
 
 
 class _Packed:
-    """A write's records encoded once, as RESP pieces ready to cut into script calls."""
+    """A write's records encoded once, as RESP pieces ready to cut into script calls.
+
+    Each stored string starts with a 54-byte head (version text, tombstone flag, digest
+    entry: the module docstring) followed by the value. With each record travels its
+    *bound*: the version just below its own, ``(epoch, seq - 1)`` (``(epoch - 1,
+    10**19 - 1)`` for seq 0), as text, followed by ``9``. Versions are fixed-width digit
+    strings, so a stored string ``c`` compares below the bound exactly when its version
+    is at most the bound's, i.e. below the record's: where the versions are equal the
+    bound's ``9`` beats the stored tombstone flag (``0``/``1``). Version ``(0, 0)`` has
+    no version below it: its bound is the empty string, below everything.
+    """
 
     def __init__(self, records: Records, prefix: bytes) -> None:
         n = len(records)
         h = records.hashes()
-        tr = np.empty((n, _TRAILER + 2), dtype=np.uint8)
-        tr[:, 0:20] = _digits(records.epochs, 20)
-        tr[:, 20] = ord(":")
-        tr[:, 21:41] = _digits(records.seqs, 20)
+        e, s = records.epochs, records.seqs
+        head = np.empty((n, _HEAD), dtype=np.uint8)
+        head[:, 0:41] = _versions(e, s)
         values = [b"" if v is None else v for v in records.values]
-        tr[:, 41] = np.fromiter(
+        head[:, 41] = np.fromiter(
             map(operator.is_, records.values, [None] * n), dtype=np.uint8, count=n
         ) + ord("0")
         ent = _entries(records.digests(), h)
-        tr[:, 42:54] = ent
-        tr[:, 54:56] = np.frombuffer(b"\r\n", dtype=np.uint8)
+        head[:, 42:54] = ent
+        zero = s == 0
+        below = np.empty((n, 49), dtype=np.uint8)  # "$42\r\n" bound "\r\n"
+        below[:, 0:5] = np.frombuffer(b"$42\r\n", dtype=np.uint8)
+        su = s.astype(np.uint64)  # (mixing int64 and uint64 would give float64)
+        below[:, 5:46] = _versions(e - zero, np.where(zero, _NINES, su - np.uint64(1)))
+        below[:, 46] = ord("9")
+        below[:, 47:49] = np.frombuffer(b"\r\n", dtype=np.uint8)
+        self.bounds = below.tobytes()
+        self.origin = np.flatnonzero(zero & (e == 0))  # version (0, 0): empty bound
         self.n = n
-        self.plen = b"%d" % len(prefix)
         self.keys = records.keys
         self.entries = ent.tobytes()
         self.scores = _digits(h >> np.uint64(11), 16).tobytes()
@@ -261,10 +300,11 @@ class _Packed:
         kp[1::4] = [prefix] * n
         kp[2::4] = records.keys
         kp[3::4] = [b"\r\n"] * n
-        rp: list[bytes] = [b""] * (3 * n)
-        rp[0::3] = [hd[_TRAILER + v] for v in map(len, values)]
-        rp[1::3] = values
-        rp[2::3] = list(map(_FIRST, _TRAILER_CRLF.iter_unpack(tr.tobytes())))
+        rp: list[bytes] = [b""] * (4 * n)
+        rp[0::4] = [hd[_HEAD + v] for v in map(len, values)]
+        rp[1::4] = list(map(_FIRST, _HEAD_BYTES.iter_unpack(head.tobytes())))
+        rp[2::4] = values
+        rp[3::4] = [b"\r\n"] * n
         self.key_pieces = kp
         self.rec_pieces = rp
 
@@ -273,20 +313,28 @@ class _Packed:
         """The EVALSHA command (RESP) applying records ``lo:hi``."""
         m = hi - lo
         dup = b"1" if len(set(self.keys[lo:hi])) < m else b"0"
-        args = [*head, b"%d" % m, self.plen, dup, _META, self.scores[16 * lo : 16 * hi],
+        args = [*head, b"%d" % m, dup, _META, self.scores[16 * lo : 16 * hi],
                 self.entries[12 * lo : 12 * hi]]
         nk = len(fixed_keys) + m
         hd = _HEADERS
-        parts = [b"*%d\r\n$7\r\nEVALSHA\r\n" % (nk + len(args) + m + 3), hd[len(sha)], sha,
-                 b"\r\n", b"$%d\r\n%d\r\n" % (len(str(nk)), nk)]
+        parts = [b"*%d\r\n$7\r\nEVALSHA\r\n" % (nk + len(args) + 2 * m + 3), hd[len(sha)],
+                 sha, b"\r\n", b"$%d\r\n%d\r\n" % (len(str(nk)), nk)]
         for a in fixed_keys:
             parts += (hd[len(a)], a, b"\r\n")
         parts += self.key_pieces[4 * lo : 4 * hi]
         for a in args:
             parts += (hd[len(a)], a, b"\r\n")
-        parts += self.rec_pieces[3 * lo : 3 * hi]
+        parts += self.rec_pieces[4 * lo : 4 * hi]
+        o = self.origin[(self.origin >= lo) & (self.origin < hi)].tolist()
+        if not o:
+            parts.append(self.bounds[49 * lo : 49 * hi])
+        else:  # version (0, 0): an empty bound
+            at = lo
+            for j in o:
+                parts += (self.bounds[49 * at : 49 * j], b"$0\r\n\r\n")
+                at = j + 1
+            parts.append(self.bounds[49 * at : 49 * hi])
         return b"".join(parts)
-
 
 def _fold(base: bytes | None, add: bytes | None, sub: bytes | None, bits: int
           ) -> tuple[np.ndarray, np.ndarray]:
@@ -318,8 +366,10 @@ def _fold(base: bytes | None, add: bytes | None, sub: bytes | None, bits: int
     return counts, sums
 
 
-def _unpack_fetch(lens: bytes, data: bytes, n: int) -> tuple[list[bytes], list[bytes | None]]:
-    """Keys and stored records (None: missing) of a ``_FETCH`` reply."""
+def _unpack_fetch(lens: bytes, data: bytes, n: int, prefix: bytes
+                  ) -> tuple[list[bytes], list[bytes | None]]:
+    """Keys (``prefix`` removed) and stored records (None: missing) of a ``_FETCH`` reply."""
+    p = len(prefix)
     if len(lens) != 15 * n:
         raise BackendError(f"scan: malformed reply ({len(lens)} length bytes for {n} keys)")
     keys: list[bytes] = []
@@ -327,7 +377,9 @@ def _unpack_fetch(lens: bytes, data: bytes, n: int) -> tuple[list[bytes], list[b
     pos = 0
     for i in range(0, 15 * n, 15):
         kl, rl = int(lens[i : i + 5]), int(lens[i + 5 : i + 15])
-        keys.append(data[pos : pos + kl])
+        if data[pos : pos + p] != prefix or kl < p:
+            raise BackendError("scan: the index holds a key outside the prefix")
+        keys.append(data[pos + p : pos + kl])
         pos += kl
         if rl == 9_999_999_999:
             raws.append(None)
@@ -387,6 +439,7 @@ class RedisBackend(Backend):
         self.name = self.url
         self._prefix = prefix.encode("utf-8")
         self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+        self._fold_errors: tuple[type[BaseException], ...] = (BackendError, *self._errors)
         self._noscript = redis.exceptions.NoScriptError
         self._client = redis.Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
@@ -473,7 +526,7 @@ class RedisBackend(Backend):
         if logged > self._fold_at:
             try:
                 self._fold()
-            except (BackendError, *self._errors) as exc:  # the write itself is done
+            except self._fold_errors as exc:  # the write itself is done
                 _log.warning("%s: folding the digest logs failed: %s", self.url, exc)
         return applied
 
@@ -540,7 +593,9 @@ class RedisBackend(Backend):
         p = self._prefix
         try:
             # The format travels with the first chunk: no extra round trip.
-            got = self._client.mget([self._meta_key] + [p + k for k in ks[:_CHUNK]])
+            got: list[Any] = self._client.mget(
+                [self._meta_key] + [p + k for k in ks[:_CHUNK]]
+            )
             self._check_meta(got[0])
             rows += got[1:]
             for i in range(_CHUNK, len(ks), _CHUNK):
@@ -558,17 +613,16 @@ class RedisBackend(Backend):
             if raw is None:
                 values.append(None)
                 continue
-            t = len(raw) - _TRAILER
-            flag = raw[t + 41 : t + 42]
-            if t < 0 or raw[t + 20 : t + 21] != b":" or flag not in (b"0", b"1"):
-                raise BackendError(f"{self.url}: record {ks[j]!r} is not in ringguard's format")
+            flag = raw[41:42]
             try:
-                epochs[j], seqs[j] = int(raw[t : t + 20]), int(raw[t + 21 : t + 41])
+                if len(raw) < _HEAD or raw[20:21] != b":" or flag not in (b"0", b"1"):
+                    raise ValueError
+                epochs[j], seqs[j] = int(raw[0:20]), int(raw[21:41])
             except ValueError:
                 raise BackendError(
                     f"{self.url}: record {ks[j]!r} is not in ringguard's format"
                 ) from None
-            values.append(None if flag == b"1" else bytes(raw[:t]))
+            values.append(None if flag == b"1" else bytes(raw[_HEAD:]))
         return Records(ks, values, epochs, seqs)
 
     def scan_range(self, lo: int, hi: int, batch_size: int = 10_000) -> Iterator[Records]:
@@ -591,14 +645,14 @@ class RedisBackend(Backend):
         while True:
             try:
                 got: list[bytes] = self._scan_script(
-                    keys=[self._index_key], args=[score, top, skip, batch_size, self._prefix]
+                    keys=[self._index_key], args=[score, top, skip, batch_size]
                 )
             except self._errors as exc:
                 raise self._fail("scan", exc) from exc
             n = int(got[0])
             if n == 0:
                 return
-            keys, raws = _unpack_fetch(bytes(got[1]), bytes(got[2]), n)
+            keys, raws = _unpack_fetch(bytes(got[1]), bytes(got[2]), n, self._prefix)
             h = key_hashes(keys)
             sc = h >> np.uint64(11)
             last = int(sc[-1])
@@ -616,9 +670,10 @@ class RedisBackend(Backend):
         """The digest generation, folded ``(counts, sums)`` and the log lengths folded,
         read in one atomic MGET."""
         try:
-            meta, gen, base, add, sub = self._client.mget(  # type: ignore[misc]
+            got: list[Any] = self._client.mget(
                 [self._meta_key, self._gen_key, self._base_key, self._add_key, self._sub_key]
             )
+            meta, gen, base, add, sub = got
             self._check_meta(meta)
         except self._errors as exc:
             raise self._fail("digests", exc) from exc
