@@ -203,7 +203,7 @@ _FIRST = operator.itemgetter(0)
 _HEAD_BYTES = struct.Struct(f"{_HEAD}s")
 _META = f"ringguard-redis format={FORMAT} digest_bits={DIGEST_BITS}".encode()
 _META_STEM = f"ringguard-redis format={FORMAT} digest_bits=".encode()
-_NINES = np.uint64(10**19 - 1)  # above the greatest int64 (seqs are int64 >= 0)
+_SEQ_MAX = np.int64(2**63 - 1)  # the greatest seq (versions are int64)
 _lut4: np.ndarray | None = None
 
 
@@ -221,27 +221,33 @@ _HEADERS = _Headers()
 
 
 def _digits(x: np.ndarray, width: int) -> np.ndarray:
-    """Zero-padded decimal digits (ASCII) of integers in ``[0, 10**width)``: shape
-    ``(n, width)``, ``width`` a multiple of 4 (four digits per division, by table)."""
+    """Zero-padded decimal digits (ASCII) of integers in ``[0, min(10**width, 2**63))``:
+    shape ``(n, width)``, ``width`` a multiple of 4 (four digits per int64 division, then
+    one 4-byte table lookup)."""
     global _lut4
     if _lut4 is None:
         d = np.arange(10_000)
-        _lut4 = (np.stack([d // 1000, d // 100 % 10, d // 10 % 10, d % 10], axis=1) + 48
-                 ).astype(np.uint8)
-    if np.asarray(x).dtype.kind not in "iu":
+        quads = np.stack([d // 1000, d // 100 % 10, d // 10 % 10, d % 10], axis=1) + 48
+        _lut4 = quads.astype(np.uint8).view("<u4").reshape(-1)
+    q = np.asarray(x)
+    if q.dtype.kind not in "iu":
         raise TypeError("_digits: integers expected")
-    q = np.asarray(x).astype(np.uint64)
-    out = np.empty((len(q), width // 4, 4), dtype=np.uint8)
+    q = q.astype(np.int64)
+    out = np.empty((len(q), width // 4), dtype="<u4")
     for g in range(width // 4 - 1, -1, -1):
-        q, r = np.divmod(q, np.uint64(10_000))
-        out[:, g] = _lut4[r.astype(np.intp)]
-    return out.reshape(len(q), width)
+        nq = q // 10_000
+        out[:, g] = _lut4.take(q - nq * 10_000)
+        q = nq
+    return out.view(np.uint8).reshape(len(out), width)
 
 
 def _versions(epochs: np.ndarray, seqs: np.ndarray) -> np.ndarray:
     """Versions as stored: ``epoch:seq``, 20 digits each, as ``(n, 41)`` ASCII bytes."""
     v = np.empty((len(epochs), 41), dtype=np.uint8)
-    v[:, 0:20] = _digits(epochs, 20)
+    if len(epochs) and epochs.min() == epochs.max():  # the usual batch: one epoch
+        v[:, 0:20] = _digits(epochs[:1], 20)
+    else:
+        v[:, 0:20] = _digits(epochs, 20)
     v[:, 20] = ord(":")
     v[:, 21:41] = _digits(seqs, 20)
     return v
@@ -261,7 +267,7 @@ class _Packed:
     Each stored string starts with a 54-byte head (version text, tombstone flag, digest
     entry: the module docstring) followed by the value. With each record travels its
     *bound*: the version just below its own, ``(epoch, seq - 1)`` (``(epoch - 1,
-    10**19 - 1)`` for seq 0), as text, followed by ``9``. Versions are fixed-width digit
+    2**63 - 1)`` for seq 0), as text, followed by ``9``. Versions are fixed-width digit
     strings, so a stored string ``c`` compares below the bound exactly when its version
     is at most the bound's, i.e. below the record's: where the versions are equal the
     bound's ``9`` beats the stored tombstone flag (``0``/``1``). Version ``(0, 0)`` has
@@ -283,8 +289,7 @@ class _Packed:
         zero = s == 0
         below = np.empty((n, 49), dtype=np.uint8)  # "$42\r\n" bound "\r\n"
         below[:, 0:5] = np.frombuffer(b"$42\r\n", dtype=np.uint8)
-        su = s.astype(np.uint64)  # (mixing int64 and uint64 would give float64)
-        below[:, 5:46] = _versions(e - zero, np.where(zero, _NINES, su - np.uint64(1)))
+        below[:, 5:46] = _versions(np.maximum(e - zero, 0), np.where(zero, _SEQ_MAX, s - 1))
         below[:, 46] = ord("9")
         below[:, 47:49] = np.frombuffer(b"\r\n", dtype=np.uint8)
         self.bounds = below.tobytes()
