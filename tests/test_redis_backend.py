@@ -177,7 +177,10 @@ def test_layout_records_format_and_resolution(make: Callable[..., Any], raw: Any
     )
     stored = raw.get(p + b"a")
     assert stored[:41] == b"%020d:%020d" % (7, 3) and stored[41:42] == b"0"
-    assert stored[54:] == b"va"
+    assert stored[42:-12] == b"va"
+    h = int(key_hashes([b"a"])[0])
+    d = int(record_digests(Records.build([b"a"], [b"va"], 7, 3))[0])
+    assert stored[-12:] == (h >> 32).to_bytes(4, "little") + d.to_bytes(8, "little")
     assert raw.get(p + b"b")[41:42] == b"1"
     assert sorted(raw.zrange(b"ringguard-index:" + p, 0, -1)) == [p + b"a", p + b"b"]
     assert raw.strlen(b"ringguard-dadd:" + p) == 24  # two 12-byte entries, nothing folded

@@ -2,12 +2,11 @@
 
 Layout (format 3), for a backend with key prefix ``<p>``:
 
-* each record is a Redis string ``<p><key>`` holding ``head | value``, the head 54
-  bytes at fixed offsets: the version as fixed-width text ``epoch:seq`` (20 + 1 + 20
-  digits, so Lua compares versions exactly as text: Lua numbers are doubles and would
-  round 64-bit sequences), ``1`` for a tombstone else ``0``, then the record's *digest
-  entry*: its digest (8 bytes) and the top 32 bits of its key hash (4 bytes),
-  little-endian;
+* each record is a Redis string ``<p><key>`` holding ``head | value | entry``: the head
+  (42 bytes) is the version as fixed-width text ``epoch:seq`` (20 + 1 + 20 digits, so Lua
+  compares versions exactly as text: Lua numbers are doubles and would round 64-bit
+  sequences) and ``1`` for a tombstone else ``0``; the record's *digest entry* (12
+  bytes) is the top 32 bits of its key hash and its digest, little-endian;
 * ``ringguard-meta:<p>`` names the format and the digest resolution the data was written
   with (``ringguard-redis format=3 digest_bits=16``); a store written with another
   format or resolution is refused with a clear error;
@@ -117,7 +116,7 @@ for i = 1, n do
     ins[ni] = i
     if c then
       no = no + 1
-      outs[no] = sub(c, 43, 54)
+      outs[no] = sub(c, -12)
     else
       zs[nz + 1], zs[nz + 2] = sub(scores, 16 * i - 15, 16 * i), rk
       nz = nz + 2
@@ -196,11 +195,14 @@ return 1
 """
 _CHUNK = 2000  # records per script call / keys per MGET
 _WINDOW = 4  # script calls in flight on one connection during a write
-_HEAD = 54  # ver 41, tombstone flag 1, digest entry 12 (digest 8, hash top 32 bits 4)
-_ENTRY = np.dtype([("digest", "<u8"), ("h32", "<u4")])
+_HEAD = 42  # version 41, tombstone flag 1 (then the value, then the digest entry)
+_ENTRY = np.dtype([("h32", "<u4"), ("digest", "<u8")])  # the last 12 bytes of a record
+_BOUND = 49  # RESP of one bound: "$42\r\n", version 41, "9", "\r\n"
 assert _ENTRY.itemsize == 12
 _FIRST = operator.itemgetter(0)
 _HEAD_BYTES = struct.Struct(f"{_HEAD}s")
+_MIN = _HEAD + _ENTRY.itemsize  # the shortest record (an empty value)
+_TAIL_BYTES = struct.Struct(f"{_ENTRY.itemsize + 2}s")
 _META = f"ringguard-redis format={FORMAT} digest_bits={DIGEST_BITS}".encode()
 _META_STEM = f"ringguard-redis format={FORMAT} digest_bits=".encode()
 _SEQ_MAX = np.int64(2**63 - 1)  # the greatest seq (versions are int64)
@@ -254,7 +256,7 @@ def _versions(epochs: np.ndarray, seqs: np.ndarray) -> np.ndarray:
 
 
 def _entries(digests: np.ndarray, hashes: np.ndarray) -> np.ndarray:
-    """Digest entries (record digest, top 32 bits of the key hash) as ``(n, 12)`` bytes."""
+    """Digest entries (top 32 bits of the key hash, record digest) as ``(n, 12)`` bytes."""
     e = np.empty(len(digests), dtype=_ENTRY)
     e["digest"] = digests
     e["h32"] = (np.asarray(hashes, dtype=np.uint64) >> np.uint64(32)).astype(np.uint32)
@@ -264,14 +266,19 @@ def _entries(digests: np.ndarray, hashes: np.ndarray) -> np.ndarray:
 class _Packed:
     """A write's records encoded once, as RESP pieces ready to cut into script calls.
 
-    Each stored string starts with a 54-byte head (version text, tombstone flag, digest
-    entry: the module docstring) followed by the value. With each record travels its
+    Each stored string is a 42-byte head (version text, tombstone flag), the value, then
+    the 12-byte digest entry (the module docstring). With each record travels its
     *bound*: the version just below its own, ``(epoch, seq - 1)`` (``(epoch - 1,
-    2**63 - 1)`` for seq 0), as text, followed by ``9``. Versions are fixed-width digit
-    strings, so a stored string ``c`` compares below the bound exactly when its version
-    is at most the bound's, i.e. below the record's: where the versions are equal the
-    bound's ``9`` beats the stored tombstone flag (``0``/``1``). Version ``(0, 0)`` has
-    no version below it: its bound is the empty string, below everything.
+    2**63 - 1)`` for seq 0), as text, then ``9``. Versions are fixed-width digit strings,
+    so a stored string ``c`` compares below the bound exactly when its version is at most
+    the bound's, i.e. below the record's: where the versions are equal the bound's ``9``
+    beats the stored tombstone flag (``0``/``1``). Version ``(0, 0)`` has no version
+    below it: its bound is the empty string, below everything.
+
+    The script's cost is mostly bytes turned into Lua strings (this server's Lua hashes
+    every byte of each, about a dozen instructions per byte): the stored records its MGET
+    returns and the records and bounds it is passed. Hence one bound argument rather
+    than cutting two version strings per record, and nothing else per record.
     """
 
     def __init__(self, records: Records, prefix: bytes) -> None:
@@ -285,9 +292,11 @@ class _Packed:
             map(operator.is_, records.values, [None] * n), dtype=np.uint8, count=n
         ) + ord("0")
         ent = _entries(records.digests(), h)
-        head[:, 42:54] = ent
+        tail = np.empty((n, _ENTRY.itemsize + 2), dtype=np.uint8)
+        tail[:, :-2] = ent
+        tail[:, -2:] = np.frombuffer(b"\r\n", dtype=np.uint8)
         zero = s == 0
-        below = np.empty((n, 49), dtype=np.uint8)  # "$42\r\n" bound "\r\n"
+        below = np.empty((n, _BOUND), dtype=np.uint8)  # "$42\r\n" bound(42) "\r\n"
         below[:, 0:5] = np.frombuffer(b"$42\r\n", dtype=np.uint8)
         below[:, 5:46] = _versions(np.maximum(e - zero, 0), np.where(zero, _SEQ_MAX, s - 1))
         below[:, 46] = ord("9")
@@ -306,10 +315,10 @@ class _Packed:
         kp[2::4] = records.keys
         kp[3::4] = [b"\r\n"] * n
         rp: list[bytes] = [b""] * (4 * n)
-        rp[0::4] = [hd[_HEAD + v] for v in map(len, values)]
+        rp[0::4] = [hd[_HEAD + _ENTRY.itemsize + v] for v in map(len, values)]
         rp[1::4] = list(map(_FIRST, _HEAD_BYTES.iter_unpack(head.tobytes())))
         rp[2::4] = values
-        rp[3::4] = [b"\r\n"] * n
+        rp[3::4] = list(map(_FIRST, _TAIL_BYTES.iter_unpack(tail.tobytes())))
         self.key_pieces = kp
         self.rec_pieces = rp
 
@@ -332,13 +341,13 @@ class _Packed:
         parts += self.rec_pieces[4 * lo : 4 * hi]
         o = self.origin[(self.origin >= lo) & (self.origin < hi)].tolist()
         if not o:
-            parts.append(self.bounds[49 * lo : 49 * hi])
+            parts.append(self.bounds[_BOUND * lo : _BOUND * hi])
         else:  # version (0, 0): an empty bound
             at = lo
             for j in o:
-                parts += (self.bounds[49 * at : 49 * j], b"$0\r\n\r\n")
+                parts += (self.bounds[_BOUND * at : _BOUND * j], b"$0\r\n\r\n")
                 at = j + 1
-            parts.append(self.bounds[49 * at : 49 * hi])
+            parts.append(self.bounds[_BOUND * at : _BOUND * hi])
         return b"".join(parts)
 
 def _fold(base: bytes | None, add: bytes | None, sub: bytes | None, bits: int
@@ -620,14 +629,14 @@ class RedisBackend(Backend):
                 continue
             flag = raw[41:42]
             try:
-                if len(raw) < _HEAD or raw[20:21] != b":" or flag not in (b"0", b"1"):
+                if len(raw) < _MIN or raw[20:21] != b":" or flag not in (b"0", b"1"):
                     raise ValueError
                 epochs[j], seqs[j] = int(raw[0:20]), int(raw[21:41])
             except ValueError:
                 raise BackendError(
                     f"{self.url}: record {ks[j]!r} is not in ringguard's format"
                 ) from None
-            values.append(None if flag == b"1" else bytes(raw[_HEAD:]))
+            values.append(None if flag == b"1" else bytes(raw[_HEAD:-12]))
         return Records(ks, values, epochs, seqs)
 
     def scan_range(self, lo: int, hi: int, batch_size: int = 10_000) -> Iterator[Records]:
