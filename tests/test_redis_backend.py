@@ -200,6 +200,7 @@ def test_format2_data_is_refused_untouched(make: Callable[..., Any], raw: Any) -
         lambda: b.read([b"k"]),
         lambda: list(b.scan()),
         lambda: b.range_digests(0),
+        b.count,
     ):
         with pytest.raises(BackendError, match="format 2") as info:
             call()

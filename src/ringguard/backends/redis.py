@@ -717,7 +717,12 @@ class RedisBackend(Backend):
 
     def count(self) -> int:
         try:
-            return int(self._client.zcard(self._index_key))
+            pipe = self._client.pipeline(transaction=False)
+            pipe.get(self._meta_key)
+            pipe.zcard(self._index_key)
+            meta, n = pipe.execute()
+            self._check_meta(meta)
+            return int(n)
         except self._errors as exc:
             raise self._fail("count", exc) from exc
 
