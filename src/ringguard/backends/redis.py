@@ -22,14 +22,19 @@ Layout (format 3), for a backend with key prefix ``<p>``:
   definition says, and writes the folded base back (``ringguard-dgen:<p>`` guards that
   against a concurrent fold) once the logs outgrow the base.
 
-A chunk of records is applied by one Lua script call, atomically and last-writer-wins,
-digest entries included; the chunks of one write are pipelined on one connection.
+A chunk of records (2000) is applied by one Lua script call, atomically and
+last-writer-wins, digest entries included; the chunks of one write are pipelined on one
+connection. A fenced write is checked chunk by chunk: if the fence rises between two
+chunks of one write, the write raises :class:`~ringguard.backends.StaleEpochError` with
+the earlier chunks applied (never acknowledged: the caller sees the error). Standalone
+Redis only (the scan script reads record keys it does not declare, as Redis Cluster
+forbids).
 
 Format 2 (before this layout: BITFIELD digests and a 63-byte trailer) is refused, not
 migrated: its stores name no format, so a prefix whose index exists without a format 3
-``meta`` key raises :class:`~ringguard.backends.BackendError`
-telling to rebuild the node from its replicas (``ReplicatedStore.recover`` on a fresh
-prefix or database) — the replicated store holds every record twice.
+``meta`` key raises :class:`~ringguard.backends.BackendError` on every call, telling to
+rebuild the node from its replicas (``ReplicatedStore.recover`` onto a fresh prefix or
+database): the replicated store holds every record on another node too.
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ assert 1 <= DIGEST_BITS <= 32
 # keys. ARGV: fenced flag, lowest epoch (20 digits), n, '1' if a key comes twice in the
 # chunk, the expected meta string, the index scores (16 zero-padded digits per record),
 # the digest entries (12 bytes per record), the n stored strings, then the n bounds.
-# Returns {applied, length of the log appended to last} or {-1, fence} (stale epoch,
+# Returns {applied, summed lengths of the logs appended to} or {-1, fence} (stale epoch,
 # nothing written) or {-2, meta} (the prefix holds another format, nothing written).
 _LWW = """
 local fm = redis.call('MGET', KEYS[1], KEYS[2])
