@@ -12,6 +12,7 @@ import pytest
 import ringguard
 from conftest import make_bytes_keys, make_str_keys
 from ringguard import reference as ref
+from ringguard._keys import MissingKeyError
 
 N = 1500
 RINGS: dict[str, Callable[[], Any]] = {
@@ -252,3 +253,79 @@ def test_str_subclasses_are_str_keys(ring: Any) -> None:
     assert ring.assign([np.str_(s) for s in base]).tolist() == expected
     assert ring.assign([_Text(s) for s in base]).tolist() == expected
     assert ring.assign(np.array(base, dtype=object)).tolist() == expected
+
+
+def _missing_forms() -> dict[str, tuple[Any, int]]:
+    """Containers with a missing key, and the index of the first one."""
+    pa = pytest.importorskip("pyarrow")
+    pd = pytest.importorskip("pandas")
+    pl = pytest.importorskip("polars")
+    forms: dict[str, tuple[Any, int]] = {
+        "list-None": (["a", "b", None, "c"], 2),
+        "list-NaN": (["a", float("nan")], 1),
+        "tuple-np.nan": (("a", "b", "c", np.float64("nan")), 3),
+        "int-list-None": ([1, 2, None], 2),
+        "numpy-object": (np.array(["a", None, None], dtype=object), 1),
+        "list-pd.NA": (["a", pd.NA], 1),
+        "list-pd.NaT": ([pd.NaT, "a"], 0),
+        "pandas-object": (pd.Series(["a", "b", None], dtype=object), 2),
+        "pandas-default": (pd.Series(["a", None, "c"]), 1),
+        "pandas-string": (pd.Series(["a", "b", None], dtype="string"), 2),
+        "pandas-string[pyarrow]": (pd.Series([None, "b"], dtype="string[pyarrow]"), 0),
+        "pandas-Int64": (pd.Series([1, 2, 3, None], dtype="Int64"), 3),
+        "pandas-category": (pd.Series(["x", None], dtype="category"), 1),
+        "arrow-string": (pa.array(["a", "b", None]), 2),
+        "arrow-int64": (pa.array([1, None, 3]), 1),
+        "arrow-chunked": (pa.chunked_array([["a", "b"], ["c", None]]), 3),
+        "arrow-dictionary": (pa.array(["a", None]).dictionary_encode(), 1),
+        "polars-string": (pl.Series(["a", None]), 1),
+        "polars-int": (pl.Series([None, 1]), 0),
+    }
+    if hasattr(np, "dtypes") and hasattr(np.dtypes, "StringDType"):
+        sdt = np.dtypes.StringDType(na_object=None)
+        forms["numpy-StringDType"] = (np.array(["a", "b", None], dtype=sdt), 2)
+    return forms
+
+
+def test_missing_keys_raise_one_exception_everywhere(ring: Any) -> None:
+    """None, NaN, pd.NA/NaT, Arrow and Polars nulls: MissingKeyError (a TypeError and a
+    ValueError) naming the first missing index, from every container."""
+    assert issubclass(MissingKeyError, TypeError) and issubclass(MissingKeyError, ValueError)
+    for name, (keys, index) in _missing_forms().items():
+        with pytest.raises(MissingKeyError, match=rf"^keys\[{index}\]: ") as info:
+            ring.assign(keys)
+        assert type(info.value) is MissingKeyError, name
+        with pytest.raises(MissingKeyError, match=rf"^keys\[{index}\]: "):
+            ring.replicas(keys, 2)
+
+
+def test_a_bad_key_before_a_missing_one_is_named_first(ring: Any) -> None:
+    pd = pytest.importorskip("pandas")
+    for keys in (["a", 1.5, None], pd.Series(["a", 1.5, None], dtype=object),
+                 np.array(["a", True, None], dtype=object)):
+        with pytest.raises(TypeError, match=r"^keys\[1\]: ") as info:
+            ring.assign(keys)
+        assert not isinstance(info.value, MissingKeyError)
+    with pytest.raises(TypeError, match=r"^keys\[2\]: mixed") as mixed:
+        ring.assign(["a", "b", 3, None])
+    assert not isinstance(mixed.value, MissingKeyError)
+
+
+@pytest.mark.parametrize("type_name", ["int8", "int16", "int32", "int64",
+                                       "uint8", "uint16", "uint32", "uint64"])
+def test_arrow_integers_read_from_their_buffer(ring: Any, type_name: str) -> None:
+    """Arrow integer keys of every width, sliced (non-zero offset) and chunked, equal the
+    same values as Python ints."""
+    pa = pytest.importorskip("pyarrow")
+    t = getattr(pa, type_name)()
+    info = np.iinfo(np.dtype(type_name))
+    rng = np.random.default_rng(510)
+    values = rng.integers(info.min, info.max, 700, dtype=np.dtype(type_name), endpoint=True)
+    values[:2] = [info.min, info.max]
+    arr = pa.array(values, type=t)
+    expected = ring.assign(values.tolist()).tolist()
+    assert ring.assign(arr).tolist() == expected
+    assert ring.assign(arr.slice(3, 500)).tolist() == expected[3:503]
+    assert ring.assign(arr.slice(699)).tolist() == expected[699:]
+    chunked = pa.chunked_array([arr.slice(0, 5), arr.slice(5, 0), arr.slice(5)])
+    assert ring.assign(chunked).tolist() == expected
