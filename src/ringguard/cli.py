@@ -474,8 +474,9 @@ def _add_assign(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--output-format", choices=("csv", "parquet", "arrow", "ndjson"),
                    default=None, help="output format (default: from the suffix)")
     p.add_argument("--compression", choices=("none", "snappy", "lz4", "zstd", "gzip"),
-                   default=None, help="parquet (default snappy) or arrow (default none; "
-                   "lz4, zstd) output compression")
+                   default=None, help="output compression: parquet (default: as the "
+                   "input's columns for parquet input, else snappy) or arrow (default none; "
+                   "lz4, zstd)")
     return p
 
 
