@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,7 +130,7 @@ def test_simulate_reports_progress_per_chunk(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(av, "_CHUNK_UNITS", 50)  # 5 nodes -> chunks of 10 trials
     ring = rg.Ring([f"n{i}" for i in range(5)], vnodes=8)
     calls: list[tuple[int, int]] = []
-    kw: dict[str, object] = {"mtbf": "30d", "mttr": "48h", "trials": 35, "seed": 3}
+    kw: dict[str, Any] = {"mtbf": "30d", "mttr": "48h", "trials": 35, "seed": 3}
     got = av.simulate(ring, 2, progress=lambda d, t: calls.append((d, t)), **kw)
     assert calls == [(0, 35), (10, 35), (20, 35), (30, 35), (35, 35)]
     assert got == av.simulate(ring, 2, **kw)

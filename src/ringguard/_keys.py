@@ -22,48 +22,9 @@ import numpy as np
 
 from ._backend import core
 
-__all__ = ["KeyBatch", "KeyPart", "MissingKeyError", "normalize"]
+__all__ = ["KeyBatch", "KeyPart", "normalize"]
 
 _U64 = np.dtype(np.uint64)
-
-
-class MissingKeyError(TypeError, ValueError):
-    """A missing value where a key was expected, in any container.
-
-    ``None``, a float NaN, ``pd.NA`` or ``pd.NaT`` in a list, tuple, object array or pandas
-    Series, a null in a pyarrow array or a Polars Series: all raise this one class, naming
-    the first offending index (``keys[i]: ...``). It subclasses both :class:`TypeError`
-    (what the key rule says for ``None`` and NaN among Python objects) and
-    :class:`ValueError` (what it says for a null in a typed Arrow or Polars column), so code
-    written against either keeps working, and ``except MissingKeyError`` catches missing
-    keys from every source alike (as NumPy's ``AxisError`` is both a ``ValueError`` and an
-    ``IndexError``).
-    """
-
-
-def _is_missing(value: Any) -> bool:
-    """``None``, a float NaN, or pandas' ``NA``/``NaT`` (recognised without importing it)."""
-    if value is None:
-        return True
-    if isinstance(value, float):
-        return value != value
-    return type(value).__name__ in ("NAType", "NaTType") and (
-        type(value).__module__ or "").startswith("pandas")
-
-
-def _missing_in_sequence(seq: Any, exc: TypeError) -> None:
-    """Re-raise the core's ``keys[i]: ...`` TypeError as :class:`MissingKeyError` when the
-    item it names is a missing value (the core reports the first bad item, in order)."""
-    msg = str(exc)
-    if not msg.startswith("keys["):
-        return
-    try:
-        i = int(msg[5 : msg.index("]")])
-        item = seq[i]
-    except (ValueError, IndexError, TypeError):
-        return
-    if _is_missing(item):
-        raise MissingKeyError(f"{msg} (a missing key)") from None
 
 
 @dataclass(frozen=True)
@@ -112,11 +73,7 @@ def _ints(values: np.ndarray, signed: bool, ketama: bool) -> KeyPart:
 
 
 def _from_sequence(seq: Any, ketama: bool) -> KeyBatch:
-    try:
-        res = core.encode_sequence(seq)
-    except TypeError as exc:
-        _missing_in_sequence(seq, exc)
-        raise
+    res = core.encode_sequence(seq)
     if res[0] == "bytes":
         return _batch(_var(res[1], res[2]))
     _, values, has_negative, has_big = res
@@ -175,7 +132,7 @@ def _from_arrow_array(arr: Any, base: int, ketama: bool) -> KeyPart:
         arr = arr.dictionary_decode()
         t = arr.type
     if arr.null_count:
-        raise MissingKeyError(f"keys[{base + _first_null(arr)}]: null key in pyarrow array")
+        raise ValueError(f"keys[{base + _first_null(arr)}]: null key in pyarrow array")
     if pa.types.is_string_view(t) or pa.types.is_binary_view(t):
         arr = arr.cast(pa.large_binary())
         t = arr.type
@@ -231,13 +188,17 @@ def _from_pandas(obj: Any, ketama: bool) -> KeyBatch:
     dtype = getattr(obj, "dtype", None)
     if isinstance(dtype, np.dtype):
         return _from_numpy(obj.to_numpy(), ketama)
-    # An extension dtype (string, Int64, category, Arrow-backed): its only bad items are
-    # missing ones. (Object series went through NumPy above: the first bad item in order.)
+    # An extension dtype (string, string[pyarrow], Int64, category, ArrowDtype): pd.NA /
+    # None / NaN are not keys, TypeError as for a list (the reference's answer, pinned by
+    # test_errors.py). Object series went through NumPy above.
     missing = np.asarray(obj.isna(), dtype=bool)
     if missing.any():
         i = int(np.argmax(missing))
-        raise MissingKeyError(
-            f"keys[{i}]: missing key ({obj.iloc[i]!r}) in pandas {type(obj).__name__}"
+        if i:  # a bad item before it (a float category, say) is the first offending one
+            _from_pandas(obj.iloc[:i] if hasattr(obj, "iloc") else obj[:i], ketama)
+        raise TypeError(
+            f"keys[{i}]: expected str, bytes or int, got {type(obj.array[i]).__name__} "
+            f"(a missing value in a pandas {type(obj).__name__} of dtype {dtype})"
         )
     values = getattr(obj, "array", obj)
     if hasattr(values, "__arrow_array__"):
@@ -265,8 +226,7 @@ def _from_polars(obj: Any, ketama: bool) -> KeyBatch:
             "(pass one column, e.g. df['key'])"
         )
     if obj.null_count():
-        raise MissingKeyError(
-            f"keys[{int(obj.is_null().arg_max())}]: null key in Polars Series")
+        raise ValueError(f"keys[{int(obj.is_null().arg_max())}]: null key in Polars Series")
     dtype = obj.dtype
     name = str(dtype)
     if dtype.is_integer():
@@ -305,8 +265,9 @@ def normalize(keys: Any, *, ketama: bool = False) -> KeyBatch:
     ------
     TypeError, ValueError
         Naming the first offending index, e.g. ``keys[3]: expected str, bytes or int, got
-        float``. A missing value (``None``, NaN, ``pd.NA``, an Arrow or Polars null) raises
-        :class:`MissingKeyError`, which is both.
+        float``. Missing values: ``None``/NaN/``pd.NA`` in a list, an array or a pandas
+        Series are ``TypeError``; a pyarrow or Polars null is ``ValueError`` (contract
+        section 1).
     """
     if isinstance(keys, (str, bytes, int, np.generic)):
         return _from_sequence([keys], ketama)
