@@ -13,6 +13,7 @@ Usage::
 
     python benchmarks/bench_pipelines_dask.py                  # 50M keys, 50 partitions
     python benchmarks/bench_pipelines_dask.py --rows 5000000   # quicker, indicative
+    python benchmarks/bench_pipelines_dask.py --no-worker-profiler   # without dask's profiler
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ def local_counts(specs: list[tuple[int, int, int]], ring: Any) -> np.ndarray:
     return counts
 
 
+def _placements_built() -> int:
+    from ringguard import dask as rgdask
+
+    return len(rgdask._cache)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=50_000_000)
@@ -64,6 +71,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--rounds", type=int, default=2,
                     help="interleaved single/cluster rounds; the best of each is reported")
+    ap.add_argument("--no-worker-profiler", action="store_true",
+                    help="turn off distributed's sampling profiler in the workers (it walks "
+                    "the running task's stack every 10 ms)")
     args = ap.parse_args()
 
     import dask
@@ -100,6 +110,9 @@ def main() -> int:
         r = resource.getrusage(resource.RUSAGE_SELF)
         return float(r.ru_utime + r.ru_stime)
 
+    if args.no_worker_profiler:
+        dask.config.set({"distributed.worker.profile.enabled": False})
+    print(f"worker profiler: {'off' if args.no_worker_profiler else 'on (the default)'}")
     cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1,
                                        processes=True, dashboard_address=":0",
                                        silence_logs=50)
@@ -113,6 +126,12 @@ def main() -> int:
         assign(warm, "order_id", ring)["node"].value_counts().compute()
         print(f"  cluster warm-up (imports, ring rebuilt once per worker): "
               f"{time.perf_counter() - t0:.1f} s (not counted below)")
+        # What the workers burn doing nothing (heartbeats, the sampling profiler, the
+        # event loop): part of the cluster's CPU time below that no task causes.
+        w0, t0 = sum(client.run(cpu_self).values()), time.perf_counter()
+        time.sleep(3.0)
+        idle = (sum(client.run(cpu_self).values()) - w0) / (time.perf_counter() - t0)
+        print(f"  idle workers: {idle:.3f} CPU s per second (all {args.workers} together)")
         # Interleaved rounds, best of each, so that bursts of load hit both sides.
         for _ in range(args.rounds):
             c0, t0 = cpu_self(), time.perf_counter()
@@ -127,6 +146,8 @@ def main() -> int:
             vc = placed["node"].value_counts().compute()
             t_cluster = min(t_cluster, time.perf_counter() - t0)
             c_cluster = min(c_cluster, sum(client.run(cpu_self).values()) - w0)
+        # The placement was rebuilt from its JSON once per worker, not once per task.
+        built = client.run(_placements_built)
     finally:
         client.close()
         cluster.close()
@@ -137,6 +158,9 @@ def main() -> int:
     print(f"  LocalCluster({args.workers} workers x 1 thread): best {t_cluster:.1f} s = "
           f"{args.rows / t_cluster / 1e6:.2f} M keys/s ({c_cluster:.1f} CPU s in the "
           f"workers), speed-up {t_single / t_cluster:.2f}x over one process")
+    print(f"  placements built per worker (ringguard.dask cache): "
+          f"{sorted(built.values())} for {args.rounds * len(specs) + 2 * args.workers} partition "
+          f"tasks")
     print(f"  per-node counts equal: {'yes' if ok else 'NO'} "
           f"(max/mean {counts.max() / counts.mean():.3f})")
     print(f"load average at end: {load_average()}")

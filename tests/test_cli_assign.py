@@ -135,3 +135,50 @@ def test_parquet_encodings_and_compression(tmp_path: Path) -> None:
                 ["-o", str(tmp_path / "o.arrow"), "--compression", "snappy"]):
         out = run(str(src), "--key", "order_id", "--nodes", "a", *bad)
         assert out.returncode == 2 and "compression" in out.stderr, out.stderr
+
+
+def test_parquet_output_mirrors_the_input_codecs(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    pq.write_table(table(), src, compression={"order_id": "none", "total": "zstd"})
+    out = run(str(src), "-o", str(dst), "--key", "order_id", "--nodes", ",".join(NODES),
+              "--replicas", "2")
+    assert out.returncode == 0, out.stderr
+    meta = pq.ParquetFile(dst).metadata.row_group(0)
+    codecs = {meta.column(i).path_in_schema: meta.column(i).compression
+              for i in range(meta.num_columns)}
+    # Each input column keeps its codec; the added ones take the key column's.
+    assert codecs == {"order_id": "UNCOMPRESSED", "total": "ZSTD",
+                      "node": "UNCOMPRESSED", "node_1": "UNCOMPRESSED"}
+    # --compression still overrides, and non-Parquet input gives snappy.
+    out = run(str(src), "-o", str(dst), "--key", "order_id", "--nodes", "a,b",
+              "--compression", "gzip")
+    assert out.returncode == 0, out.stderr
+    meta = pq.ParquetFile(dst).metadata.row_group(0)
+    assert {meta.column(i).compression for i in range(meta.num_columns)} == {"GZIP"}
+    csv_src = tmp_path / "in.csv"
+    write(csv_src)
+    out = run(str(csv_src), "-o", str(dst), "--key", "order_id", "--nodes", "a,b")
+    assert out.returncode == 0, out.stderr
+    meta = pq.ParquetFile(dst).metadata.row_group(0)
+    assert {meta.column(i).compression for i in range(meta.num_columns)} == {"SNAPPY"}
+    assert pq.read_table(dst).num_rows == N
+
+
+def test_assign_does_not_import_pandas(tmp_path: Path) -> None:
+    """``pa.array`` imports pandas when it is installed (~0.3 s a run): assign avoids it,
+    for string and integer keys."""
+    pytest.importorskip("pandas")
+    src = tmp_path / "in.parquet"
+    write(src)
+    code = ("import sys\nfrom ringguard.cli import main\n"
+            "for key in ('order_id', 'total'):\n"
+            "    assert main(['assign', sys.argv[1], '-o', sys.argv[2], '--key', key,\n"
+            "                 '--nodes', 'a,b,c', '--replicas', '2']) == 0\n"
+            "assert 'pandas' not in sys.modules, 'pandas was imported'\n")
+    out = subprocess.run([sys.executable, "-c", code, str(src), str(tmp_path / "o.parquet")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    got = pq.read_table(tmp_path / "o.parquet")
+    expected = Ring(["a", "b", "c"]).replicas(np.arange(N), 2)[:, 1]
+    assert got.column("node_1").cast(pa.string()).to_pylist() == [
+        "abc"[i] for i in expected.tolist()]

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,3 +120,26 @@ def test_json_with_perfect_availability_is_valid_json() -> None:
     assert doc["simulated"]["availability"] == 1.0
     assert doc["simulated"]["nines"] is None
     assert doc["simulated"]["p_loss"] == 0.0
+
+
+def test_simulate_reports_progress_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook behind the CLI's bar: (done, total) before the first and after every chunk
+    of trials; it never changes the results."""
+    import ringguard.availability as av
+
+    monkeypatch.setattr(av, "_CHUNK_UNITS", 50)  # 5 nodes -> chunks of 10 trials
+    ring = rg.Ring([f"n{i}" for i in range(5)], vnodes=8)
+    calls: list[tuple[int, int]] = []
+    kw: dict[str, Any] = {"mtbf": "30d", "mttr": "48h", "trials": 35, "seed": 3}
+    got = av.simulate(ring, 2, progress=lambda d, t: calls.append((d, t)), **kw)
+    assert calls == [(0, 35), (10, 35), (20, 35), (30, 35), (35, 35)]
+    assert got == av.simulate(ring, 2, **kw)
+    with pytest.raises(TypeError, match="progress"):
+        av.simulate(ring, 2, progress=42, **kw)  # type: ignore[arg-type]
+
+    def stop(done: int, total: int) -> None:
+        if done:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # a hook can cancel a long simulation
+        av.simulate(ring, 2, progress=stop, **kw)

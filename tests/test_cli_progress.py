@@ -63,7 +63,8 @@ def commands(tmp: Path) -> dict[str, tuple[list[str], str]]:
     return {
         "assign": (["assign", str(tmp / "in.parquet"), "-o", str(tmp / "out.parquet"),
                     "--key", "k", "--nodes", "a,b,c"], "5,000/5,000 rows"),
-        "availability": (["availability", "--trials", "2000"], "simulating 2,000 trials"),
+        "availability": (["availability", "--trials", "2000"],
+                         "simulating [##############################] 2,000/2,000 trials"),
         "backup": (["backup", str(tmp / "repo"), "--node", f"db1={tmp / 'db1.sqlite'}"],
                    "1/1 nodes"),
         "verify": (["verify", str(tmp / "repo")], "verify ["),

@@ -252,3 +252,78 @@ def test_str_subclasses_are_str_keys(ring: Any) -> None:
     assert ring.assign([np.str_(s) for s in base]).tolist() == expected
     assert ring.assign([_Text(s) for s in base]).tolist() == expected
     assert ring.assign(np.array(base, dtype=object)).tolist() == expected
+
+
+
+
+def _missing_forms() -> dict[str, tuple[Any, int, type[Exception]]]:
+    """Containers with a missing key, the index of the first one, and the exception the
+    contract gives (section 1): TypeError for None/NaN/pd.NA in lists, arrays and pandas
+    Series, ValueError for Arrow and Polars nulls."""
+    pa = pytest.importorskip("pyarrow")
+    pd = pytest.importorskip("pandas")
+    pl = pytest.importorskip("polars")
+    return {
+        "list-None": (["a", "b", None, "c"], 2, TypeError),
+        "list-NaN": (["a", float("nan")], 1, TypeError),
+        "int-list-None": ([1, 2, None], 2, TypeError),
+        "numpy-object": (np.array(["a", None, None], dtype=object), 1, TypeError),
+        "pandas-object": (pd.Series(["a", "b", None], dtype=object), 2, TypeError),
+        "pandas-string": (pd.Series(["a", "b", None], dtype="string"), 2, TypeError),
+        "pandas-string[pyarrow]": (pd.Series([None, "b"], dtype="string[pyarrow]"), 0,
+                                   TypeError),
+        "pandas-ArrowDtype": (pd.Series(["a", None], dtype=pd.ArrowDtype(pa.string())), 1,
+                              TypeError),
+        "pandas-Int64": (pd.Series([1, 2, 3, None], dtype="Int64"), 3, TypeError),
+        "pandas-category": (pd.Series(["x", None], dtype="category"), 1, TypeError),
+        "pandas-Index-string": (pd.Index(["x", "y", None], dtype="string"), 2, TypeError),
+        "pandas-relabelled": (pd.Series(["a", None], dtype="string", index=[7, 3]), 1,
+                              TypeError),
+        "arrow-string": (pa.array(["a", "b", None]), 2, ValueError),
+        "arrow-int64": (pa.array([1, None, 3]), 1, ValueError),
+        "arrow-chunked": (pa.chunked_array([["a", "b"], ["c", None]]), 3, ValueError),
+        "arrow-dictionary": (pa.array(["a", None]).dictionary_encode(), 1, ValueError),
+        "polars-string": (pl.Series(["a", None]), 1, ValueError),
+        "polars-int": (pl.Series([None, 1]), 0, ValueError),
+    }
+
+
+def test_missing_keys_name_the_first_missing_index(ring: Any) -> None:
+    """Every container names the first missing index, with the contract's exception type
+    (exactly that type), for assign and replicas alike."""
+    for name, (keys, index, exc) in _missing_forms().items():
+        with pytest.raises(exc, match=rf"^keys\[{index}\]: ") as info:
+            ring.assign(keys)
+        assert type(info.value) is exc, name
+        with pytest.raises(exc, match=rf"^keys\[{index}\]: "):
+            ring.replicas(keys, 2)
+
+
+def test_a_bad_key_before_a_missing_one_is_named_first(ring: Any) -> None:
+    pd = pytest.importorskip("pandas")
+    for keys in (["a", 1.5, None], pd.Series(["a", 1.5, None], dtype=object),
+                 np.array(["a", True, None], dtype=object),
+                 pd.Series(["a", 2.5, None], dtype="category")):
+        with pytest.raises(TypeError, match=r"^keys\[1\]: expected") as info:
+            ring.assign(keys)
+        assert "missing" not in str(info.value)
+
+
+@pytest.mark.parametrize("type_name", ["int8", "int16", "int32", "int64",
+                                       "uint8", "uint16", "uint32", "uint64"])
+def test_arrow_integers_read_from_their_buffer(ring: Any, type_name: str) -> None:
+    """Arrow integer keys of every width, sliced (non-zero offset) and chunked, equal the
+    same values as Python ints."""
+    pa = pytest.importorskip("pyarrow")
+    t = getattr(pa, type_name)()
+    info = np.iinfo(np.dtype(type_name))
+    rng = np.random.default_rng(510)
+    values = rng.integers(info.min, info.max, 700, dtype=np.dtype(type_name), endpoint=True)
+    values[:2] = [info.min, info.max]
+    arr = pa.array(values, type=t)
+    expected = ring.assign(values.tolist()).tolist()
+    assert ring.assign(arr).tolist() == expected
+    assert ring.assign(arr.slice(3, 500)).tolist() == expected[3:503]
+    assert ring.assign(arr.slice(699)).tolist() == expected[699:]
+    chunked = pa.chunked_array([arr.slice(0, 5), arr.slice(5, 0), arr.slice(5)])
+    assert ring.assign(chunked).tolist() == expected

@@ -137,9 +137,17 @@ def _from_arrow_array(arr: Any, base: int, ketama: bool) -> KeyPart:
         arr = arr.cast(pa.large_binary())
         t = arr.type
     if pa.types.is_integer(t):
-        values = arr.to_numpy(zero_copy_only=False)
-        signed = values.dtype.kind == "i"
-        values = np.ascontiguousarray(values, dtype=np.int64 if signed else np.uint64)
+        # Read the values buffer directly: zero-copy for 64-bit integers, and unlike
+        # ``to_numpy`` it does not import pandas.
+        signed = pa.types.is_signed_integer(t)
+        idt = np.dtype(f"<{'i' if signed else 'u'}{t.bit_width // 8}")
+        vbuf = arr.buffers()[1]
+        raw = (np.frombuffer(vbuf, dtype=idt, count=len(vbuf) // idt.itemsize)
+               if vbuf is not None else np.zeros(0, idt))
+        if len(raw) < arr.offset + len(arr):
+            raise ValueError("keys: pyarrow values buffer is shorter than the array")
+        values = np.ascontiguousarray(raw[arr.offset : arr.offset + len(arr)],
+                                      dtype=np.int64 if signed else np.uint64)
         return _ints(values.view(np.uint64), signed, ketama)
     odt: np.dtype[Any]
     if pa.types.is_string(t) or pa.types.is_binary(t):
@@ -180,11 +188,17 @@ def _from_pandas(obj: Any, ketama: bool) -> KeyBatch:
     dtype = getattr(obj, "dtype", None)
     if isinstance(dtype, np.dtype):
         return _from_numpy(obj.to_numpy(), ketama)
+    # An extension dtype (string, string[pyarrow], Int64, category, ArrowDtype): pd.NA /
+    # None / NaN are not keys, TypeError as for a list (the reference's answer, pinned by
+    # test_errors.py). Object series went through NumPy above.
     missing = np.asarray(obj.isna(), dtype=bool)
-    if missing.any():  # pd.NA / None / NaN are not keys (the same error as for a list)
+    if missing.any():
         i = int(np.argmax(missing))
+        if i:  # a bad item before it (a float category, say) is the first offending one
+            _from_pandas(obj.iloc[:i] if hasattr(obj, "iloc") else obj[:i], ketama)
         raise TypeError(
-            f"keys[{i}]: expected str, bytes or int, got {type(obj.iloc[i]).__name__}"
+            f"keys[{i}]: expected str, bytes or int, got {type(obj.array[i]).__name__} "
+            f"(a missing value in a pandas {type(obj).__name__} of dtype {dtype})"
         )
     values = getattr(obj, "array", obj)
     if hasattr(values, "__arrow_array__"):
@@ -251,7 +265,9 @@ def normalize(keys: Any, *, ketama: bool = False) -> KeyBatch:
     ------
     TypeError, ValueError
         Naming the first offending index, e.g. ``keys[3]: expected str, bytes or int, got
-        float``.
+        float``. Missing values: ``None``/NaN/``pd.NA`` in a list, an array or a pandas
+        Series are ``TypeError``; a pyarrow or Polars null is ``ValueError`` (contract
+        section 1).
     """
     if isinstance(keys, (str, bytes, int, np.generic)):
         return _from_sequence([keys], ketama)

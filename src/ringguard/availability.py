@@ -29,7 +29,7 @@ import itertools
 import math
 import numbers
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -829,6 +829,7 @@ def simulate(
     pairs: Sequence[tuple[str, str]] | None = None,
     zone_failures_per_year: float | None = None,
     zone_mttr: Duration | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SimulationResult:
     """Monte Carlo of node failures and repairs over the real replica sets of a placement.
 
@@ -865,6 +866,10 @@ def simulate(
     zone_failures_per_year, zone_mttr
         Correlated outages of whole zones (needs ``Ring(zones=...)``): mean outages per
         zone per year (up time between them exponential) and their mean duration.
+    progress
+        Called as ``progress(done, total)`` with the number of trials finished, once
+        before the first and after every chunk of trials (about 250,000 node timelines
+        each; the chunking is fixed, so it never changes the results).
 
     Returns
     -------
@@ -889,6 +894,8 @@ def simulate(
         raise ValueError(
             f"distribution: expected 'exponential' or 'weibull', got {distribution!r}")
     shape = _real(weibull_shape, "weibull_shape", 0.0, strict=True)
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress: expected a callable or None, got {type(progress).__name__}")
     rng = np.random.default_rng(int(seed))
     nnodes = len(sets.nodes)
     r = sets.members.shape[1]
@@ -911,11 +918,15 @@ def simulate(
     # Trials run in chunks of about _CHUNK_UNITS node timelines (bounded memory: ~1 kB per
     # node-year at MTBF 91 d); the chunking is fixed, so results depend on the seed only.
     chunk = max(1, _CHUNK_UNITS // nnodes)
+    if progress is not None:
+        progress(0, n_trials)
     for lo in range(0, n_trials, chunk):
         hi = min(n_trials, lo + chunk)
         _run_trials(rng, placement, sets, hi - lo, horizon, draw_up, down_mean, detect_h,
                     zone_rate, zone_down, unavailable[lo:hi], lost_share[lo:hi],
                     any_loss[lo:hi])
+        if progress is not None:
+            progress(hi, n_trials)
 
     avail, avail_ci = _mean_ci(1.0 - unavailable / horizon)
     keys, keys_ci = _mean_ci(lost_share)

@@ -18,7 +18,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -87,7 +87,8 @@ def _plot_available() -> Any:
     return plt
 
 
-def _availability_figures(args: argparse.Namespace) -> dict[str, Any]:
+def _availability_figures(args: argparse.Namespace,
+                          progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Closed forms and the simulation for the layout described by ``args``."""
     nodes = [f"node{i}" for i in range(args.nodes)]
     ring = Ring(nodes, vnodes=args.vnodes)
@@ -121,7 +122,7 @@ def _availability_figures(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     res = av.simulate(ring, r, args.strategy, pairs=pairs, mtbf=args.mtbf, mttr=args.mttr,
                       detect=args.detect, years=args.years, trials=args.trials,
-                      seed=args.seed)
+                      seed=args.seed, progress=progress)
     seconds = time.perf_counter() - t0
     a_sim = min(1.0, res.availability)
     return {
@@ -260,8 +261,9 @@ def _availability(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     if args.raw_tb is not None and not (math.isfinite(args.raw_tb) and args.raw_tb > 0):
         parser.error(f"--raw-tb must be > 0, got {args.raw_tb:g}")
     try:
-        with Progress(f"simulating {args.trials:,} trials") as bar, bar.ticking():
-            figures = _availability_figures(args)
+        with Progress("simulating", total=args.trials, unit="trials") as bar, \
+                bar.ticking():
+            figures = _availability_figures(args, lambda done, total: bar.update(done))
     except (TypeError, ValueError) as exc:
         parser.error(str(exc).replace("_", "-"))
     if args.json:
@@ -474,8 +476,9 @@ def _add_assign(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--output-format", choices=("csv", "parquet", "arrow", "ndjson"),
                    default=None, help="output format (default: from the suffix)")
     p.add_argument("--compression", choices=("none", "snappy", "lz4", "zstd", "gzip"),
-                   default=None, help="parquet (default snappy) or arrow (default none; "
-                   "lz4, zstd) output compression")
+                   default=None, help="output compression: parquet (default: as the "
+                   "input's columns for parquet input, else snappy) or arrow (default none; "
+                   "lz4, zstd)")
     return p
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["COMPRESSIONS", "FORMATS", "assign_file", "detect_format"]
+__all__ = ["COMPRESSIONS", "FORMATS", "assign_file", "detect_format", "parquet_codecs"]
 
 FORMATS = ("csv", "parquet", "arrow", "ndjson")
 _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".arrow": "arrow",
@@ -55,7 +55,10 @@ def _batches(path: str, fmt: str, batch_rows: int) -> Iterator[Any]:
     elif fmt == "parquet":
         import pyarrow.parquet as pq
 
-        yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+        # memory_map: column chunks are decompressed straight from the page cache instead
+        # of being read() into a freshly allocated buffer first (less copying, less
+        # page zeroing by the kernel).
+        yield from pq.ParquetFile(path, memory_map=True).iter_batches(batch_size=batch_rows)
     elif fmt == "arrow":
         with pa.memory_map(path) as source:
             try:
@@ -72,15 +75,40 @@ def _batches(path: str, fmt: str, batch_rows: int) -> Iterator[Any]:
 
 
 COMPRESSIONS = ("none", "snappy", "lz4", "zstd", "gzip")
-_SAMPLE = 65_536  # rows of the first batch looked at to choose the Parquet encodings
+# Parquet codec names in a footer -> what ParquetWriter takes.
+_PARQUET_CODECS = {"UNCOMPRESSED": "none", "SNAPPY": "snappy", "LZ4": "lz4", "LZ4_RAW": "lz4",
+                   "ZSTD": "zstd", "GZIP": "gzip", "BROTLI": "brotli"}
+
+
+def parquet_codecs(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The compression of every top-level column of a Parquet file (from its footer, first
+    row group), as ParquetWriter names them; empty if the file has no row groups, nested
+    columns or a codec pyarrow cannot write."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    if meta.num_row_groups == 0:
+        return {}
+    rg = meta.row_group(0)
+    out = {}
+    for i in range(rg.num_columns):
+        col = rg.column(i)
+        codec = _PARQUET_CODECS.get(str(col.compression).upper())
+        if codec is None or "." in col.path_in_schema:
+            return {}
+        out[col.path_in_schema] = codec
+    return out
+_SAMPLE = 16_384  # rows of the first batch looked at to choose the Parquet encodings
 
 
 def _high_cardinality(pa: Any, batch: Any) -> set[str]:
     """Columns of ``batch`` whose first rows are mostly distinct (keys, ids, free text):
     Parquet dictionary encoding only costs time there (the writer builds a dictionary,
-    then falls back to plain), and min/max statistics of random strings prune nothing."""
-    import pyarrow.compute as pc
+    then falls back to plain), and min/max statistics of random strings prune nothing.
 
+    Counted with a Python set over the sample (~10 ms): ``pyarrow.compute`` would do it
+    faster but costs ~140 ms to import, on every ``ringguard assign`` run.
+    """
     out = set()
     head = batch.slice(0, _SAMPLE)
     for name, col in zip(head.schema.names, head.columns, strict=True):
@@ -90,13 +118,14 @@ def _high_cardinality(pa: Any, batch: Any) -> set[str]:
                 or pa.types.is_integer(t)):
             continue
         n = len(col)
-        if n >= 1024 and pc.count_distinct(col).as_py() > n // 2:
+        if n >= 1024 and len(set(col.to_pylist())) > n // 2:
             out.add(name)
     return out
 
 
 class _Writer:
-    def __init__(self, path: str, fmt: str, schema: Any, *, compression: str | None = None,
+    def __init__(self, path: str, fmt: str, schema: Any, *,
+                 compression: str | dict[str, str] | None = None,
                  first: Any = None, plain: frozenset[str] = frozenset()) -> None:
         pa = _pa()
         self.fmt = fmt
@@ -113,6 +142,7 @@ class _Writer:
             self.w = pq.ParquetWriter(path, schema, compression=compression or "snappy",
                                       use_dictionary=dict_cols, write_statistics=stats_cols)
         elif fmt == "arrow":
+            assert not isinstance(compression, dict)
             opts = pa.ipc.IpcWriteOptions(
                 compression=None if compression in (None, "none") else compression)
             self.w = pa.ipc.new_file(path, schema, options=opts)
@@ -153,11 +183,14 @@ def assign_file(
 ) -> int:
     """Copy ``src`` to ``dst`` adding the node of every row (and ``replicas`` columns).
 
-    ``compression`` applies to Parquet (default snappy) and Arrow IPC output (default
-    none): one of :data:`COMPRESSIONS`. Parquet output keeps dictionary encoding and
-    statistics for every column except those whose first 64k rows are mostly distinct
-    (unique keys, ids): there they cost time and buy nothing. The node columns are always
-    dictionary-encoded.
+    ``compression`` applies to Parquet and Arrow IPC output: one of :data:`COMPRESSIONS`.
+    By default Arrow IPC output is uncompressed, and Parquet output is compressed like the
+    input: Parquet in, every column keeps its input codec (an uncompressed file stays
+    uncompressed and fast to write, a zstd file stays small) and the added node columns
+    take the key column's codec; any other input gives snappy. Parquet output keeps
+    dictionary encoding and statistics for every column except those whose first 16k
+    rows are mostly distinct (unique keys, ids): there they cost time and buy nothing.
+    The node columns are always dictionary-encoded.
 
     Returns the number of rows. Raises ``KeyError`` naming the missing key column.
     """
@@ -172,7 +205,7 @@ def assign_file(
             raise ValueError(f"compression: applies to parquet and arrow output, not {fout}")
         if fout == "arrow" and compression not in ("none", "lz4", "zstd"):
             raise ValueError("compression: arrow output takes none, lz4 or zstd")
-    names = pa.array(list(placement.nodes), type=pa.string())
+    names = _string_array(pa, placement.nodes)
     writer: _Writer | None = None
     rows = 0
     try:
@@ -194,7 +227,10 @@ def assign_file(
             out = pa.RecordBatch.from_arrays(cols, schema=pa.schema(fields))
             if writer is None:
                 added = frozenset(f.name for f in fields[batch.num_columns:])
-                writer = _Writer(os.fspath(dst), fout, out.schema, compression=compression,
+                codec: str | dict[str, str] | None = compression
+                if codec is None and fout == "parquet" and fin == "parquet":
+                    codec = _mirrored(parquet_codecs(src), out.schema.names, key) or None
+                writer = _Writer(os.fspath(dst), fout, out.schema, compression=codec,
                                  first=batch, plain=added)
             writer.write(out)
             rows += out.num_rows
@@ -208,8 +244,33 @@ def assign_file(
     return rows
 
 
+def _mirrored(codecs: dict[str, str], names: list[str], key: str) -> dict[str, str]:
+    """Per-column codecs for the output: the input's, and the key column's for added ones."""
+    if not codecs or key not in codecs:
+        return {}
+    return {n: codecs.get(n, codecs[key]) for n in names}
+
+
+def _string_array(pa: Any, items: Any) -> Any:
+    """A pyarrow string array of ``items`` built from its buffers.
+
+    ``pa.array`` is avoided on purpose: it imports pandas when pandas is installed, which
+    costs a third of a second per ``ringguard assign`` run for nothing.
+    """
+    encoded = [str(x).encode("utf-8") for x in items]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    return pa.StringArray.from_buffers(len(encoded), pa.py_buffer(offsets),
+                                       pa.py_buffer(b"".join(encoded)))
+
+
 def _names(pa: Any, idx: np.ndarray, names: Any, fmt: str) -> Any:
-    """Node names for node indices: dictionary-encoded where the format keeps it."""
-    indices = pa.array(np.asarray(idx, dtype=np.int32))
+    """Node names for node indices: dictionary-encoded where the format keeps it.
+
+    The int32 indices are wrapped, not copied (and not passed through ``pa.array``, which
+    would import pandas).
+    """
+    idx = np.ascontiguousarray(idx, dtype=np.int32)
+    indices = pa.Array.from_buffers(pa.int32(), len(idx), [None, pa.py_buffer(idx)])
     arr = pa.DictionaryArray.from_arrays(indices, names)
     return arr.cast(pa.string()) if fmt == "csv" else arr
