@@ -179,9 +179,11 @@ def test_float_arrays_are_type_errors_whatever_their_shape(which: str) -> None:
 
 
 @pytest.mark.parametrize("which", RING_IDS)
-def test_pandas_missing_values_are_type_errors(which: str) -> None:
-    """A missing value in a pandas Series (pd.NA, NaN) is not a key -> TypeError naming its
-    index, whatever the storage behind the Series (the reference's answer)."""
+def test_pandas_missing_values_are_value_errors(which: str) -> None:
+    """A missing value in a pandas extension dtype (pd.NA, NaN) is a null in a typed column
+    -> ValueError naming its index, as for Arrow and Polars nulls, whatever the storage
+    behind the Series (the reference's answer). In an object Series it is a bad object
+    (TypeError, see KEY_ERRORS)."""
     pd = _pd()
     _pa()
     ring = RINGS[which]
@@ -189,8 +191,11 @@ def test_pandas_missing_values_are_type_errors(which: str) -> None:
                    pd.Series(["a", None], dtype="string[pyarrow]"),
                    pd.Series(["a", None], dtype="str"),
                    pd.Series([1, None], dtype="Int64")):
-        with pytest.raises(TypeError, match=r"^keys\[1\]: "):
+        with pytest.raises(ValueError, match=r"^keys\[1\]: ") as info:
             ring.assign(series)
+        assert type(info.value) is ValueError
+        with pytest.raises(ValueError, match=r"^keys\[1\]: "):
+            ref.Ring(["a", "b"]).assign(series)
 
 
 @pytest.mark.parametrize("which", RING_IDS)

@@ -137,8 +137,8 @@ def test_errors(kind: str) -> None:
         assign_frame(df, "k", ring, replicas=0)
     with pytest.raises(TypeError, match="replicas"):
         assign_frame(df, "k", ring, replicas=2.0)  # type: ignore[arg-type]
-    # A null key names its row (pandas' key rule says TypeError for NA, Polars ValueError).
-    with pytest.raises(TypeError if kind == "pandas" else ValueError, match=r"keys\[1\]"):
+    # A null key names its row, with the same exception from pandas and Polars.
+    with pytest.raises(ValueError, match=r"keys\[1\]"):
         assign_frame(mk({"k": ["a", None]}), "k", ring)
     with pytest.raises(TypeError, match="DataFrame"):
         assign_frame(df["k"], "k", ring)

@@ -188,17 +188,18 @@ def _from_pandas(obj: Any, ketama: bool) -> KeyBatch:
     dtype = getattr(obj, "dtype", None)
     if isinstance(dtype, np.dtype):
         return _from_numpy(obj.to_numpy(), ketama)
-    # An extension dtype (string, string[pyarrow], Int64, category, ArrowDtype): pd.NA /
-    # None / NaN are not keys, TypeError as for a list (the reference's answer, pinned by
-    # test_errors.py). Object series went through NumPy above.
+    # An extension dtype (string, string[pyarrow], Int64, category, ArrowDtype) is a typed
+    # column: a missing value there is a bad *value*, ValueError, as for an Arrow or Polars
+    # null (object series went through NumPy above: None/NaN among Python objects is a bad
+    # *type*, TypeError, as in a list).
     missing = np.asarray(obj.isna(), dtype=bool)
     if missing.any():
         i = int(np.argmax(missing))
         if i:  # a bad item before it (a float category, say) is the first offending one
             _from_pandas(obj.iloc[:i] if hasattr(obj, "iloc") else obj[:i], ketama)
-        raise TypeError(
-            f"keys[{i}]: expected str, bytes or int, got {type(obj.array[i]).__name__} "
-            f"(a missing value in a pandas {type(obj).__name__} of dtype {dtype})"
+        raise ValueError(
+            f"keys[{i}]: missing key ({obj.array[i]!r}) in pandas {type(obj).__name__} "
+            f"of dtype {dtype}"
         )
     values = getattr(obj, "array", obj)
     if hasattr(values, "__arrow_array__"):
@@ -265,9 +266,10 @@ def normalize(keys: Any, *, ketama: bool = False) -> KeyBatch:
     ------
     TypeError, ValueError
         Naming the first offending index, e.g. ``keys[3]: expected str, bytes or int, got
-        float``. Missing values: ``None``/NaN/``pd.NA`` in a list, an array or a pandas
-        Series are ``TypeError``; a pyarrow or Polars null is ``ValueError`` (contract
-        section 1).
+        float``. Missing values: ``None``/NaN among Python objects (a list, an object
+        array or object series) are the wrong type, ``TypeError``; a missing value in a
+        typed column (a pyarrow or Polars null, ``pd.NA``/NaN in a pandas extension dtype
+        such as ``string``, ``Int64`` or ``category``) is a wrong value, ``ValueError``.
     """
     if isinstance(keys, (str, bytes, int, np.generic)):
         return _from_sequence([keys], ketama)

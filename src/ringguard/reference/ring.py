@@ -222,7 +222,14 @@ def _batch_items(keys: Any) -> tuple[list[Any], bool]:
         import pandas as pd  # lazy: only when we were given a pandas object
 
         if isinstance(keys, (pd.Series, pd.Index)):
-            return keys.tolist(), False
+            items = keys.tolist()
+            if isinstance(keys.dtype, np.dtype):  # object/NumPy dtypes: Python objects
+                return items, False
+            # An extension dtype (string, Int64, category, ArrowDtype) is a typed column:
+            # its missing values are nulls (a ValueError), as in Arrow and Polars.
+            for i in np.flatnonzero(np.asarray(keys.isna(), dtype=bool)).tolist():
+                items[i] = None
+            return items, True
     if module.startswith("pyarrow"):
         import pyarrow as pa  # lazy: only when we were given a pyarrow object
 
