@@ -30,8 +30,11 @@ RINGS = {
     "10 nodes": lambda: ringguard.Ring([f"node{i}" for i in range(10)]),
     "weighted 12": lambda: ringguard.Ring({f"w{i}": 1 + i % 4 for i in range(12)}),
     "40 nodes": lambda: ringguard.Ring([f"n{i}" for i in range(40)]),
-    # dense: npoints > 2^bits / 8, the AVX2 kernel hands over to the scalar one
     "100 nodes": lambda: ringguard.Ring([f"n{i}" for i in range(100)]),
+    # dense: npoints > 2^bits / 8 (only past the table's 2^20 cap), the AVX2 kernel hands
+    # over to the scalar one; with the byte-wide table, and with the int32 one
+    "dense 200": lambda: ringguard.Ring([f"d{i}" for i in range(200)], vnodes=700),
+    "dense 1000": lambda: ringguard.Ring([f"d{i}" for i in range(1000)]),
     # 300 owners do not fit the byte-wide table: the int32 table is read
     "300 nodes": lambda: ringguard.Ring([f"n{i}" for i in range(300)], vnodes=20),
 }
