@@ -76,6 +76,22 @@ _SNAP_NAME = re.compile(r"^snapshots/([0-9a-f]{32})\.json$")
 _CHUNK_NAME = re.compile(r"^chunks/[0-9a-f]{2}/([0-9a-f]{64})$")
 
 
+def _concat_records(parts: list[Records]) -> Records:
+    """One batch of the records of ``parts`` (key hashes and digests carried along when
+    every part has them)."""
+    if len(parts) == 1:
+        return parts[0]
+    hs = [p._hashes for p in parts]
+    ds = [p._digests for p in parts]
+    return Records(
+        [k for p in parts for k in p.keys], [v for p in parts for v in p.values],
+        np.concatenate([np.asarray(p.epochs, dtype=np.int64) for p in parts]),
+        np.concatenate([np.asarray(p.seqs, dtype=np.int64) for p in parts]),
+        None if any(h is None for h in hs) else np.concatenate(hs),  # type: ignore[arg-type]
+        None if any(d is None for d in ds) else np.concatenate(ds),  # type: ignore[arg-type]
+    )
+
+
 def _chunk_name(cid: str) -> str:
     return f"chunks/{cid[:2]}/{cid}"
 
@@ -376,6 +392,9 @@ class BackupRepository:
         self.scan_gap_records = 16
         #: Records per ``scan_range`` batch: with one range group, what a backup holds.
         self.scan_batch_size = 10_000
+        #: A restore writes verified records to its target in batches of at least this
+        #: many (several chunks' worth: backends apply large batches faster).
+        self.write_batch_records = 65_536
         self.codec = default_codec() if codec is None else codec
         self.lock_timeout_s = lock_timeout_s
         self.lock_lease_s = lock_lease_s
@@ -1055,23 +1074,40 @@ class BackupRepository:
                 f"{nbad} damaged range(s) in {len(problems)} chunk(s); nothing was restored. "
                 f"First: {problems[0]}", [p.as_dict() for p in problems])
         written = nranges = 0
+        pend: list[Records] = []  # verified records, written in batches of write_batch_records
+        npend = 0
+
+        def flush() -> None:
+            nonlocal npend
+            if not pend:
+                return
+            recs = _concat_records(pend)
+            pend.clear()
+            npend = 0
+            if isinstance(target, ReplicatedStore):
+                self._route_write(target, recs)
+            else:
+                target.write(recs)
+
         for i, (m, k, rows, kept) in enumerate(good):
             recs = kept
             if recs is None:
                 recs, ok, errs = self._read_chunk(m, k, rows)
                 if recs is None or not ok.all():
+                    flush()  # the chunks before it were verified: they are written
                     raise BackupCorrupted(
                         f"snapshot {m.id} chunk {m.chunks[k].id} changed during the restore "
                         f"after {i} of {len(good)} chunks were written: {'; '.join(errs)}",
                         [{"snapshot": m.id, "node": m.node, "chunk": m.chunks[k].id,
                           "range": int(m.columns["range"][rows[0]]),
                           "detail": "changed during restore"}])
-            if isinstance(target, ReplicatedStore):
-                self._route_write(target, recs)
-            else:
-                target.write(recs)
+            pend.append(recs)
+            npend += len(recs)
+            if npend >= self.write_batch_records:
+                flush()
             written += len(recs)
             nranges += len(rows)
+        flush()
         return RestoreReport(ids, written, nranges, problems, time.monotonic() - t0)
 
     @staticmethod
