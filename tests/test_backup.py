@@ -968,3 +968,35 @@ def test_columnar_digests_equal_the_backends_record_digests(shape: str) -> None:
     assert got.digests().tolist() == record_digests(recs.take(idx)).tolist()
     with pytest.raises(ValueError, match="lengths describe"):
         decode_columns(payload[:-1])
+
+
+def test_snapshot_at_another_digest_resolution_is_never_extended(repo_dir: Path) -> None:
+    """Expected: a snapshot written at another range resolution (an older or newer
+    DIGEST_BITS) is read, verified and restored as written, and the next backup of the
+    node is a full one at the backends' resolution (its ranges cannot be compared with
+    the node's), after which backups are incremental again."""
+    src = filled()
+    old_res = BackupRepository(repo_dir, range_bits=BITS, digest_bits=DIGEST_BITS - 2)
+    first = old_res.backup(src)
+    assert old_res.manifest(first).digest_bits == DIGEST_BITS - 2
+    src.write(Records.build([b"key:0000003"], [b"new"], 9, 1))
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    second = repo.backup(src)
+    m = repo.manifest(second)
+    assert m.digest_bits == DIGEST_BITS
+    assert repo.last_backup[-1].parent is None  # a full backup
+    assert repo.last_backup[-1].records_read == src.count()
+    assert np.array_equal(
+        np.bincount(m.columns["range"].astype(np.int64), weights=m.columns["count"],
+                    minlength=2**DIGEST_BITS),
+        src.range_digests(DIGEST_BITS)[0].astype(np.float64))
+    assert repo.verify().ok
+    t = MemoryBackend("t")
+    repo.restore(first, t)
+    assert dump(t) == {**dump(src), b"key:0000003": dump(filled())[b"key:0000003"]}
+    src.write(Records.build([b"key:0000004"], [b"newer"], 9, 2))
+    repo.backup(src)
+    assert repo.last_backup[-1].parent == second
+    assert 0 < repo.last_backup[-1].records_read < src.count()
+    with pytest.raises(ValueError, match="range_bits"):
+        BackupRepository(repo_dir, range_bits=DIGEST_BITS + 1)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backends.base import DIGEST_BITS
 from .errors import BackupCorrupted, BackupFormatError
 
 __all__ = ["CONFIG_VERSION", "MANIFEST_VERSION", "ChunkRef", "Manifest", "RangeEntry",
@@ -35,7 +36,9 @@ MANIFEST_FORMAT = "ringguard-snapshot"
 MANIFEST_VERSION = 2
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_MANIFEST_BYTES = 256 * 1024 * 1024
-MAX_RANGE_BITS = 16
+#: Finest range resolution a manifest may declare (``digest_bits``; the backends keep
+#: ``DIGEST_BITS``, which may be lower or higher than the writer's).
+MAX_RANGE_BITS = 24
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _SNAP = re.compile(r"^[0-9a-f]{32}$")
@@ -173,7 +176,7 @@ class Manifest:
     records: int
     chunks: tuple[ChunkRef, ...]
     columns: dict[str, np.ndarray]
-    digest_bits: int = 16
+    digest_bits: int = DIGEST_BITS
     fuzzy_ranges: tuple[int, ...] = ()
     hash_function: str = "xxh64"
     hash_seed: int = 0

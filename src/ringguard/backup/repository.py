@@ -316,8 +316,9 @@ class BackupRepository:
         (records of unchanged parts give byte-identical chunks, stored once).
     digest_bits
         Resolution of the per-range record counts and digests a snapshot keeps
-        (``2**digest_bits`` ranges, at most the backends' ``DIGEST_BITS`` = 16). An
-        incremental backup compares them with the node's
+        (``2**digest_bits`` ranges; default and upper limit: the backends'
+        :data:`~ringguard.backends.base.DIGEST_BITS`). An incremental backup compares
+        them with the node's
         :meth:`~ringguard.backends.base.Backend.range_digests` and reads only the ranges
         that differ.
     chunk_target_bytes
@@ -355,7 +356,7 @@ class BackupRepository:
         password: str | bytes | None = None,
         *,
         range_bits: int = 10,
-        digest_bits: int = 16,
+        digest_bits: int | None = None,
         chunk_target_bytes: int = 4 << 20,
         codec: int | None = None,
         lock_timeout_s: float = 60.0,
@@ -375,8 +376,14 @@ class BackupRepository:
             0 <= range_bits <= MAX_RANGE_BITS
         ):
             raise ValueError(f"range_bits: expected an int in 0..{MAX_RANGE_BITS}")
+        if range_bits > DIGEST_BITS:
+            raise ValueError(
+                f"range_bits: {range_bits} is finer than the backends' range digests "
+                f"(DIGEST_BITS = {DIGEST_BITS}); a chunk group holds whole digest ranges")
         if codec is not None and (type(codec) is not int or codec not in CODECS):
             raise ValueError(f"codec: expected one of {sorted(CODECS)} ({CODECS}) or None")
+        if digest_bits is None:
+            digest_bits = DIGEST_BITS
         if isinstance(digest_bits, bool) or not isinstance(digest_bits, int) or not (
             range_bits <= digest_bits <= MAX_RANGE_BITS
         ):
