@@ -359,12 +359,14 @@ class MemoryBackend(Backend):
         batch_size = check_batch_size(batch_size)
         if lo >= hi or lo >= HASH_SPACE:
             return iter(())
+        bounds = np.array([lo, min(hi, HASH_SPACE - 1)], dtype=np.uint64)
         with self._lock:
-            self._merge()
+            if len(self._delta):
+                self._merge()
             run = self._main
-            a = int(np.searchsorted(run.hash, np.uint64(lo), "left"))
-            b = len(run) if hi >= HASH_SPACE else int(
-                np.searchsorted(run.hash, np.uint64(hi), "left"))
+            a, b = run.hash.searchsorted(bounds).tolist()
+            if hi >= HASH_SPACE:
+                b = len(run)
             # Copied under the lock: later writes update the columns in place.
             cols = (run.key[a:b].tolist(), run.value[a:b].tolist(), run.epoch[a:b].copy(),
                     run.seq[a:b].copy(), run.hash[a:b].copy(), run.digest[a:b].copy())

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import re
 import time
@@ -84,12 +85,25 @@ def _concat_records(parts: list[Records]) -> Records:
     hs = [p._hashes for p in parts]
     ds = [p._digests for p in parts]
     return Records(
-        [k for p in parts for k in p.keys], [v for p in parts for v in p.values],
+        list(itertools.chain.from_iterable(p.keys for p in parts)),
+        list(itertools.chain.from_iterable(p.values for p in parts)),
         np.concatenate([np.asarray(p.epochs, dtype=np.int64) for p in parts]),
         np.concatenate([np.asarray(p.seqs, dtype=np.int64) for p in parts]),
         None if any(h is None for h in hs) else np.concatenate(hs),  # type: ignore[arg-type]
         None if any(d is None for d in ds) else np.concatenate(ds),  # type: ignore[arg-type]
     )
+
+
+def _block_rows(starts: np.ndarray, counts: np.ndarray, blocks: np.ndarray) -> np.ndarray | None:
+    """Record positions of the blocks ``blocks`` (``None``: every block, in order)."""
+    blocks = np.asarray(blocks, dtype=np.int64)
+    if len(blocks) == len(starts) and bool((blocks == np.arange(len(starts))).all()):
+        return None
+    ct = np.asarray(counts, dtype=np.int64)[blocks]
+    st = np.asarray(starts, dtype=np.int64)[blocks]
+    total = int(ct.sum())
+    before = np.cumsum(ct) - ct  # rows of the earlier selected blocks
+    return np.repeat(st - before, ct) + np.arange(total, dtype=np.int64)
 
 
 def _chunk_name(cid: str) -> str:
@@ -287,7 +301,7 @@ class _Checked:
     hashes: np.ndarray | None = None
     record_digests: np.ndarray | None = None
 
-    def records(self, idx: np.ndarray) -> Records:
+    def records(self, idx: np.ndarray | None) -> Records:
         """The records at positions ``idx``, carrying their key hashes and digests."""
         assert self.columns is not None
         return self.columns.records(idx, self.hashes, self.record_digests)
@@ -819,9 +833,11 @@ class BackupRepository:
             nonlocal npend
             if not pend:
                 return
-            keys = [k for b, _, _ in pend for k in b.keys] if len(pend) > 1 else pend[0][0].keys
-            vals = ([v for b, _, _ in pend for v in b.values] if len(pend) > 1
-                    else pend[0][0].values)
+            if len(pend) > 1:  # chained in C: no Python step per record
+                keys = list(itertools.chain.from_iterable(b.keys for b, _, _ in pend))
+                vals = list(itertools.chain.from_iterable(b.values for b, _, _ in pend))
+            else:
+                keys, vals = pend[0][0].keys, pend[0][0].values
             eps = np.concatenate([np.asarray(b.epochs, dtype=np.int64) for b, _, _ in pend])
             sqs = np.concatenate([np.asarray(b.seqs, dtype=np.int64) for b, _, _ in pend])
             sizes = [len(b) for b, _, _ in pend]
@@ -996,9 +1012,7 @@ class BackupRepository:
             pos, why = self._match_rows(m, rows, c)
             ok = np.array([not w for w in why], dtype=bool)
             if ok.sum() > best[1].sum():
-                idx = np.concatenate([np.arange(c.starts[p], c.starts[p] + c.counts[p])
-                                      for p in pos[ok]]) if ok.any() else np.zeros(0, np.int64)
-                best = (c.records(idx), ok)
+                best = (c.records(_block_rows(c.starts, c.counts, np.asarray(pos)[ok])), ok)
             errs += [f"{s.url}: range {int(m.columns['range'][rows[i]])}: {w}"
                      for i, w in enumerate(why) if w]
             if ok.all():
