@@ -259,3 +259,31 @@ def test_scan_order_does_not_depend_on_write_order(variant: str) -> None:
     assert got == _scan_all(b)
     h = backends_base.key_hashes([k for k, *_ in got]).astype(object)
     assert all((h[i], got[i][0]) < (h[i + 1], got[i + 1][0]) for i in range(n - 1))
+
+
+def test_scan_ranges_equals_scan_range_per_interval(variant: str) -> None:
+    """Expected: scan_ranges over ascending disjoint intervals (empty ones and the end of
+    the space included) yields the records scan_range gives for each, in order, each
+    tagged with its interval; out-of-order or overlapping intervals are refused naming
+    the first bad one."""
+    rng = np.random.default_rng(8)
+    b = MemoryBackend()
+    for _ in range(8):
+        b.write(_random_batch(rng, 600))
+    cuts = sorted({0, HASH_SPACE, *rng.integers(0, 2**63, 12).tolist(),
+                   *(2**63 + x for x in rng.integers(0, 2**63, 12).tolist())})
+    ivs = [(lo, hi) for lo, hi in zip(cuts, cuts[1:], strict=False)][::2]
+    ivs.append((HASH_SPACE, HASH_SPACE))
+    ivs.insert(1, (ivs[0][1], ivs[0][1]))  # empty, touching its neighbour
+    want = [(k, i) for i, (lo, hi) in enumerate(ivs) for r in b.scan_range(lo, hi)
+            for k in r.keys]
+    got = []
+    for r, which in b.scan_ranges(ivs, 7):
+        assert len(r) <= 7 and len(which) == len(r)
+        got += list(zip(r.keys, which.tolist(), strict=True))
+    assert got == want and len(got) > 0
+    assert list(b.scan_ranges([])) == []
+    with pytest.raises(ValueError, match=r"intervals\[2\]"):
+        b.scan_ranges([(0, 10), (10, 20), (15, 30)])
+    with pytest.raises(ValueError, match="lo"):
+        b.scan_ranges([(5, 1)])

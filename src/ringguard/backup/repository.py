@@ -826,7 +826,8 @@ class BackupRepository:
         shift = 64 - bits
         # Scanned batches are gathered across scan_range calls (an incremental backup makes
         # thousands of small ones) and checked, hashed and packed together.
-        pend: list[tuple[Records, int, int]] = []  # (batch, lo range, hi range)
+        # (batch, lo range, hi range): ints for one scan_range call, else one per record
+        pend: list[tuple[Records, Any, Any]] = []
         npend = 0
 
         def flush() -> None:
@@ -840,12 +841,13 @@ class BackupRepository:
                 keys, vals = pend[0][0].keys, pend[0][0].values
             eps = np.concatenate([np.asarray(b.epochs, dtype=np.int64) for b, _, _ in pend])
             sqs = np.concatenate([np.asarray(b.seqs, dtype=np.int64) for b, _, _ in pend])
-            sizes = [len(b) for b, _, _ in pend]
             h = key_hashes(keys)
             fine = (h >> np.uint64(shift)).astype(np.int64) if bits else np.zeros(
                 len(h), dtype=np.int64)
-            lo_r = np.repeat(np.array([a for _, a, _ in pend], dtype=np.int64), sizes)
-            hi_r = np.repeat(np.array([z for _, _, z in pend], dtype=np.int64), sizes)
+            lo_r = np.concatenate([np.broadcast_to(np.asarray(a, dtype=np.int64), (len(b),))
+                                   for b, a, _ in pend])
+            hi_r = np.concatenate([np.broadcast_to(np.asarray(z, dtype=np.int64), (len(b),))
+                                   for b, _, z in pend])
             # Runs are disjoint and ascending: each scan's records are in its interval and
             # in key-hash order exactly when all of them are in order and in their interval.
             bad = (fine < lo_r) | (fine >= hi_r)
@@ -866,7 +868,26 @@ class BackupRepository:
             npend = 0
             packer.add(recs, fine)
 
-        for lo_r, hi_r in _runs(read, c0, self.scan_gap_records):
+        runs = _runs(read, c0, self.scan_gap_records)
+        many = getattr(backend, "scan_ranges", None)
+        if many is not None and len(runs) > 1:
+            # One call for every interval (an optional backend method; see
+            # MemoryBackend.scan_ranges): no per-interval call cost.
+            r_lo = np.array([a for a, _ in runs], dtype=np.int64)
+            r_hi = np.array([z for _, z in runs], dtype=np.int64)
+            for batch, which in many([(a << shift, z << shift) for a, z in runs],
+                                     self.scan_batch_size):
+                if not len(batch):
+                    continue
+                w = np.asarray(which, dtype=np.int64)
+                if len(w) != len(batch) or (len(w) and (w.min() < 0 or w.max() >= len(runs))):
+                    raise BackupError(f"{backend.name}: scan_ranges returned bad interval ids")
+                pend.append((batch, r_lo[w], r_hi[w]))
+                npend += len(batch)
+                if npend >= self.scan_batch_size:
+                    flush()
+            runs = []
+        for lo_r, hi_r in runs:
             lo = lo_r << shift
             hi = hi_r << shift
             for batch in backend.scan_range(lo, hi, self.scan_batch_size):
