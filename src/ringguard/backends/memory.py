@@ -202,12 +202,17 @@ class MemoryBackend(Backend):
         # in batch order.
         order = np.argsort(h, kind="stable")
         hs = h[order]
-        repeats = bool((hs[1:] == hs[:-1]).any())
-        if repeats:  # equal hashes: repeated keys (or a collision), ordered by key
-            hl = h.tolist()
-            kl = records.keys
-            order = np.array(sorted(range(n), key=lambda i: (hl[i], kl[i], i)), dtype=np.int64)
-            hs = h[order]
+        same = hs[1:] == hs[:-1]
+        repeats = bool(same.any())
+        if repeats:
+            ks = keys[order]
+            if bool((ks[1:][same] != ks[:-1][same]).any()):
+                # Distinct keys sharing a hash: order those by key (rare, so in Python).
+                hl = h.tolist()
+                kl = records.keys
+                order = np.array(sorted(range(n), key=lambda i: (hl[i], kl[i], i)),
+                                 dtype=np.int64)
+                hs = h[order]
         batch.hash = hs
         batch.key = keys[order]
         batch.value = _objects(records.values)[order]
