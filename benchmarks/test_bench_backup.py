@@ -1,23 +1,28 @@
 """pytest-benchmark cases for backups: 1M records of ~200 bytes on a local disk.
 
     pytest benchmarks/test_bench_backup.py --benchmark-only -s
+    python benchmarks/test_bench_backup.py            # every figure side by side, one run
 
 Targets (issue 5): full backup >= 50 MB/s of record data, incremental after changing 1% of
 the records >= 10x faster than the full one, verify >= 150 MB/s, restore >= 50 MB/s (one
 thread). Each case stores its MB/s in ``extra_info`` and the summary at the end prints them;
 there are no timing assertions. Figures and what limits them: benchmarks/README.md.
 
-The incremental cases read from a ``SQLiteBackend`` (a node on the local disk, whose
-``scan_range`` is a primary-key range) or from ``IndexedNode`` (below: a ``MemoryBackend``
-with a sorted hash index): ``MemoryBackend.scan_range`` sorts the (hash, key) pairs of the
-ranges it reads on every call and reads each batch by key, so a backup from it mostly
-measures that. The ``side_by_side`` cases time a full and an incremental backup of the
-same node alternately in one run and report their ratio (the box is shared and noisy:
-separate cases drift apart).
+Sources: ``MemoryBackend`` (columns sorted by key hash: ``scan_range`` is a slice) and a
+``SQLiteBackend`` on the local disk (``scan_range`` is a primary-key range). The box is
+shared and noisy, so separate cases drift apart: the ``side_by_side`` cases time a full and
+an incremental backup of the same node alternately in one run and report their ratio, and
+the script mode (``python benchmarks/test_bench_backup.py --help``) measures full backup
+into a fresh repository, full backup into the same one, incremental after 1%, verify and
+restore round by round in one process and prints them with the ratios.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import platform
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -29,6 +34,7 @@ import pytest
 
 from ringguard import BackupRepository, MemoryBackend, SQLiteBackend
 from ringguard.backends import Records
+from ringguard.backends.base import DIGEST_BITS
 
 N = 1_000_000
 VALUE_BYTES = 184  # + a 16-byte key: ~200 bytes of record data
@@ -45,33 +51,6 @@ def _records(n: int) -> tuple[Records, float]:
     values: list[bytes | None] = [blob[i * VALUE_BYTES : (i + 1) * VALUE_BYTES] for i in range(n)]
     mb = (sum(map(len, keys)) + n * VALUE_BYTES) / 1e6
     return Records.build(keys, values, 1, np.arange(1, n + 1)), mb
-
-
-class IndexedNode(MemoryBackend):
-    """A ``MemoryBackend`` with a sorted key-hash index, as a real store keeps one (SQLite's
-    primary key is ``(hash, key)``): ``scan_range`` is a slice of the index instead of a
-    sort of the whole dict, so a backup's time is the backup layer's own. Writes and range
-    digests are ``MemoryBackend``'s; :meth:`reindex` (outside the timed part) rebuilds the
-    index after writes."""
-
-    def reindex(self) -> None:
-        with self._lock:
-            items = list(self._data.items())
-        h = np.fromiter((r[3] for _, r in items), dtype=np.uint64, count=len(items))
-        order = np.argsort(h, kind="stable")
-        self._h = h[order]
-        o = order.tolist()
-        self._keys = [items[i][0] for i in o]
-        self._values = [items[i][1][0] for i in o]
-        self._eps = np.array([items[i][1][1] for i in o], dtype=np.int64)
-        self._sqs = np.array([items[i][1][2] for i in o], dtype=np.int64)
-
-    def scan_range(self, lo: int, hi: int, batch_size: int = 10_000) -> Iterator[Records]:
-        a = int(np.searchsorted(self._h, np.uint64(lo), "left"))
-        b = len(self._h) if hi >= 2**64 else int(np.searchsorted(self._h, np.uint64(hi), "left"))
-        for i in range(a, b, batch_size):
-            j = min(b, i + batch_size)
-            yield Records(self._keys[i:j], self._values[i:j], self._eps[i:j], self._sqs[i:j])
 
 
 class NullTarget(MemoryBackend):
@@ -95,15 +74,6 @@ def data(records: tuple[Records, float]) -> tuple[MemoryBackend, float]:
 
 
 @pytest.fixture(scope="module")
-def indexed(records: tuple[Records, float]) -> tuple[IndexedNode, float]:
-    recs, mb = records
-    node = IndexedNode("n1")
-    node.write(recs)
-    node.reindex()
-    return node, mb
-
-
-@pytest.fixture(scope="module")
 def sqlite_node(records: tuple[Records, float]) -> Iterator[tuple[SQLiteBackend, float]]:
     recs, mb = records
     with tempfile.TemporaryDirectory(prefix="rg-bench-node-") as d:
@@ -120,8 +90,8 @@ def workdir() -> Iterator[Path]:
         yield Path(d)
 
 
-def _change_1pct(node: Any, rng: np.random.Generator, epoch: int) -> None:
-    idx = rng.choice(N, N // 100, replace=False).tolist()
+def _change_1pct(node: Any, rng: np.random.Generator, epoch: int, n: int = N) -> None:
+    idx = rng.choice(n, n // 100, replace=False).tolist()
     keys = [b"user:%011d" % i for i in idx]
     node.write(Records.build(keys, [b"changed" * 26] * len(keys), epoch, 1))
 
@@ -143,19 +113,6 @@ def test_full_backup(benchmark: Any, data: tuple[MemoryBackend, float], workdir:
         return (BackupRepository(workdir / f"r{next(counter)}"),), {}
 
     _run(benchmark, "full backup (MemoryBackend)", mb, lambda repo: repo.backup(src), setup)
-
-
-def test_full_backup_indexed(
-    benchmark: Any, indexed: tuple[IndexedNode, float], workdir: Path
-) -> None:
-    src, mb = indexed
-    counter = iter(range(100))
-
-    def setup() -> tuple[tuple[BackupRepository], dict[str, Any]]:
-        return (BackupRepository(workdir / f"r{next(counter)}"),), {}
-
-    _run(benchmark, "full backup (indexed in-memory node)", mb, lambda repo: repo.backup(src),
-         setup)
 
 
 def test_full_backup_sqlite(
@@ -203,8 +160,6 @@ def _side_by_side(benchmark: Any, node: Any, workdir: Path, label: str) -> None:
         repo.backup(node, full=True)
         fulls.append(time.perf_counter() - t)
         _change_1pct(node, rng, next(epochs))
-        if isinstance(node, IndexedNode):
-            node.reindex()
         t = time.perf_counter()
         repo.backup(node)
         incs.append(time.perf_counter() - t)
@@ -216,7 +171,8 @@ def _side_by_side(benchmark: Any, node: Any, workdir: Path, label: str) -> None:
     _NOTES.append(
         f"side by side ({label}): full {min(fulls):.2f} s, incremental after 1% "
         f"{min(incs):.3f} s -> {ratio:.1f}x (read {rep.records_read} records in "
-        f"{rep.ranges_read} of 65536 ranges, {rep.chunks_written} chunk(s) written)")
+        f"{rep.ranges_read} of {2**DIGEST_BITS} ranges, {rep.chunks_written} chunk(s) "
+        "written)")
 
 
 def test_full_vs_incremental_side_by_side(
@@ -225,13 +181,12 @@ def test_full_vs_incremental_side_by_side(
     _side_by_side(benchmark, sqlite_node[0], workdir, "SQLite node")
 
 
-def test_full_vs_incremental_side_by_side_indexed(
+def test_full_vs_incremental_side_by_side_memory(
     benchmark: Any, records: tuple[Records, float], workdir: Path
 ) -> None:
-    node = IndexedNode("n2")  # its own copy: this case writes to it
+    node = MemoryBackend("n2")  # its own copy: this case writes to it
     node.write(records[0])
-    node.reindex()
-    _side_by_side(benchmark, node, workdir, "indexed in-memory node")
+    _side_by_side(benchmark, node, workdir, "MemoryBackend")
 
 
 def test_verify(benchmark: Any, data: tuple[MemoryBackend, float], workdir: Path) -> None:
@@ -274,3 +229,109 @@ def teardown_module() -> None:
             print(f"  {name:40s} {s:7.2f} s  {mbps:7.0f} MB/s")
     for note in _NOTES:
         print("  " + note)
+
+
+# ---- script mode ------------------------------------------------------------------------
+
+
+def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[tuple[float, float], Any]:
+    """``((wall s, CPU s of this process), result)``: on a shared box the CPU time is
+    what the work costs, the wall time also what the other jobs took."""
+    t, c = time.perf_counter(), time.process_time()
+    out = fn(*args, **kwargs)
+    return (time.perf_counter() - t, time.process_time() - c), out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Every backup figure in one process, round by round; prints a table."""
+    ap = argparse.ArgumentParser(
+        description="Full backup (fresh and same repository), incremental after changing "
+        "1%% of the records, verify and restore, alternately in one run (best of --rounds).")
+    ap.add_argument("--records", type=int, default=N, help="records (default %(default)s)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds (default %(default)s)")
+    ap.add_argument("--sqlite", action="store_true", help="also back up an SQLiteBackend node")
+    ap.add_argument("--dir", default=None, help="work directory (default: a temporary one)")
+    args = ap.parse_args(argv)
+    n = args.records
+    load0 = os.getloadavg()
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    recs, mb = _records(n)
+    nodes: list[tuple[str, Any]] = []
+    mem = MemoryBackend("n1")
+    (t_fill, _), _ = _timed(mem.write, recs)
+    nodes.append(("MemoryBackend", mem))
+    with tempfile.TemporaryDirectory(prefix="rg-bench-", dir=args.dir) as d:
+        root = Path(d)
+        if args.sqlite:
+            sq = SQLiteBackend(root / "n1.db", synchronous="NORMAL")
+            for i in range(0, n, 100_000):
+                sq.write(recs.take(np.arange(i, min(n, i + 100_000))))
+            nodes.append(("SQLiteBackend", sq))
+        print(f"ringguard backup figures, {n:,} records, {mb:.1f} MB of record data, "
+              f"DIGEST_BITS={DIGEST_BITS}, started {started}, load average "
+              f"{load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}")
+        print(f"python {platform.python_version()}, {platform.machine()}, "
+              f"{os.cpu_count()} CPUs; filling the MemoryBackend took {t_fill:.2f} s "
+              f"({mb / t_fill:.0f} MB/s, one write)")
+        for label, node in nodes:
+            rng = np.random.default_rng(SEED + 3)
+            epochs = iter(range(500, 600))
+            repo = BackupRepository(root / f"repo-{label}")
+            repo.backup(node)
+            times: dict[str, list[tuple[float, float]]] = {
+                k: [] for k in ("fresh", "same", "inc", "verify", "restore")}
+            rep: Any = None
+            for r in range(args.rounds):
+                path = root / f"fresh-{label}-{r}"
+                t, _ = _timed(BackupRepository(path).backup, node)
+                times["fresh"].append(t)
+                shutil.rmtree(path)
+                t, sid_full = _timed(repo.backup, node, full=True)
+                times["same"].append(t)
+                _change_1pct(node, rng, next(epochs), n)
+                t, sid = _timed(repo.backup, node)
+                times["inc"].append(t)
+                rep = repo.last_backup[-1]
+                assert rep.parent == sid_full, "the incremental backup did not extend the full"
+                t, vr = _timed(repo.verify, sid)
+                assert vr.ok, vr.problems
+                times["verify"].append(t)
+                target = MemoryBackend("target")
+                t, _ = _timed(repo.restore, sid, target)
+                times["restore"].append(t)
+                got = target.range_digests(DIGEST_BITS)
+                want = node.range_digests(DIGEST_BITS)
+                assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True)), \
+                    "restored records differ from the node's"
+                print(f"  round {r + 1} {label} (wall/CPU s): " + ", ".join(
+                    f"{k} {v[-1][0]:.2f}/{v[-1][1]:.2f}" for k, v in times.items()),
+                    flush=True)
+            best = {k: (min(w for w, _ in v), min(c for _, c in v)) for k, v in times.items()}
+            print(f"{label}, best of {args.rounds} (wall | CPU of this process):")
+            for k, what in (("fresh", "full backup, fresh repository"),
+                            ("same", "full backup, same repository"),
+                            ("verify", "verify (incremental snapshot)"),
+                            ("restore", "restore into a MemoryBackend")):
+                w, c = best[k]
+                print(f"  {what:34s} {w:6.2f} s {mb / w:5.0f} MB/s | {c:6.2f} s "
+                      f"{mb / c:5.0f} MB/s")
+            w, c = best["inc"]
+            print(f"  {'incremental after 1% changed':34s} {w:6.3f} s | {c:6.3f} s")
+            for k, what in (("fresh", "fresh full"), ("same", "same-repo full")):
+                paired = sorted(a[0] / b[0] for a, b in zip(times[k], times["inc"],
+                                                             strict=True))
+                print(f"    {what} / incremental: best/best {best[k][0] / w:5.1f}x wall, "
+                      f"{best[k][1] / c:5.1f}x CPU; per round (wall) "
+                      + " ".join(f"{x:.1f}x" for x in paired))
+            print(f"    read {rep.records_read:,} records in {rep.ranges_read:,} of "
+                  f"{2**DIGEST_BITS:,} ranges, wrote {rep.chunks_written} chunk(s), "
+                  f"{rep.bytes_written:,} bytes")
+            node.close()
+    load1 = os.getloadavg()
+    print(f"finished {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, load average "
+          f"{load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

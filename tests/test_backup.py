@@ -775,6 +775,7 @@ def test_chunk_damaged_between_verify_and_write_stops_the_restore(repo_dir: Path
             return super().write(records, fenced=fenced)
 
     t = Saboteur("t")
+    repo.write_batch_records = 1  # a write per chunk: the damage lands before the last one
     with pytest.raises(BackupCorrupted, match="changed during the restore"):
         repo.restore(sid, t, memory_limit_bytes=0)
     assert t.count() == N - lost if len(m.chunks) > 1 else t.count() == 0
@@ -967,3 +968,68 @@ def test_columnar_digests_equal_the_backends_record_digests(shape: str) -> None:
     assert got.digests().tolist() == record_digests(recs.take(idx)).tolist()
     with pytest.raises(ValueError, match="lengths describe"):
         decode_columns(payload[:-1])
+
+
+def test_snapshot_at_another_digest_resolution_is_never_extended(repo_dir: Path) -> None:
+    """Expected: a snapshot written at another range resolution (an older or newer
+    DIGEST_BITS) is read, verified and restored as written, and the next backup of the
+    node is a full one at the backends' resolution (its ranges cannot be compared with
+    the node's), after which backups are incremental again."""
+    src = filled()
+    old_res = BackupRepository(repo_dir, range_bits=BITS, digest_bits=DIGEST_BITS - 2)
+    first = old_res.backup(src)
+    assert old_res.manifest(first).digest_bits == DIGEST_BITS - 2
+    src.write(Records.build([b"key:0000003"], [b"new"], 9, 1))
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    second = repo.backup(src)
+    m = repo.manifest(second)
+    assert m.digest_bits == DIGEST_BITS
+    assert repo.last_backup[-1].parent is None  # a full backup
+    assert repo.last_backup[-1].records_read == src.count()
+    assert np.array_equal(
+        np.bincount(m.columns["range"].astype(np.int64), weights=m.columns["count"],
+                    minlength=2**DIGEST_BITS),
+        src.range_digests(DIGEST_BITS)[0].astype(np.float64))
+    assert repo.verify().ok
+    t = MemoryBackend("t")
+    repo.restore(first, t)
+    assert dump(t) == {**dump(src), b"key:0000003": dump(filled())[b"key:0000003"]}
+    src.write(Records.build([b"key:0000004"], [b"newer"], 9, 2))
+    repo.backup(src)
+    assert repo.last_backup[-1].parent == second
+    assert 0 < repo.last_backup[-1].records_read < src.count()
+    with pytest.raises(ValueError, match="range_bits"):
+        BackupRepository(repo_dir, range_bits=DIGEST_BITS + 1)
+
+
+class _OneRangeAtATime(MemoryBackend):
+    """A MemoryBackend without the optional scan_ranges: backups call scan_range once
+    per interval, as for any other backend."""
+
+    scan_ranges = None  # type: ignore[assignment]
+
+
+def test_backup_with_and_without_scan_ranges_is_identical(tmp_path: Path) -> None:
+    """Expected: full and incremental backups of equal data through scan_ranges (one
+    call) and through scan_range (one call per interval) give the same range tables and
+    the same chunk ids, and the incremental one reads only part of the node."""
+    nodes = [MemoryBackend("n"), _OneRangeAtATime("n")]
+    mans = []
+    for i, node in enumerate(nodes):
+        node.write(make_records(N))
+        repo = BackupRepository(tmp_path / f"r{i}", range_bits=BITS)
+        repo.backup(node)
+        node.write(make_records(N // 40, seed=3, epoch=5))
+        node.write(Records.build([b"key:%07d" % j for j in range(0, N, 97)], [b"x"] * len(
+            range(0, N, 97)), 6, 1))
+        sid = repo.backup(node)
+        assert 0 < repo.last_backup[-1].records_read < N
+        assert repo.last_backup[-1].parent is not None
+        mans.append(repo.manifest(sid))
+        t = MemoryBackend("t")
+        repo.restore(sid, t)
+        assert dump(t) == dump(node)
+    a, b = mans
+    assert [c.id for c in a.chunks] == [c.id for c in b.chunks]
+    for k in a.columns:
+        np.testing.assert_array_equal(a.columns[k], b.columns[k])

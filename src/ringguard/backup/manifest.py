@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backends.base import DIGEST_BITS
 from .errors import BackupCorrupted, BackupFormatError
 
 __all__ = ["CONFIG_VERSION", "MANIFEST_VERSION", "ChunkRef", "Manifest", "RangeEntry",
@@ -35,7 +36,9 @@ MANIFEST_FORMAT = "ringguard-snapshot"
 MANIFEST_VERSION = 2
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_MANIFEST_BYTES = 256 * 1024 * 1024
-MAX_RANGE_BITS = 16
+#: Finest range resolution a manifest may declare (``digest_bits``; the backends keep
+#: ``DIGEST_BITS``, which may be lower or higher than the writer's).
+MAX_RANGE_BITS = 24
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _SNAP = re.compile(r"^[0-9a-f]{32}$")
@@ -173,7 +176,7 @@ class Manifest:
     records: int
     chunks: tuple[ChunkRef, ...]
     columns: dict[str, np.ndarray]
-    digest_bits: int = 16
+    digest_bits: int = DIGEST_BITS
     fuzzy_ranges: tuple[int, ...] = ()
     hash_function: str = "xxh64"
     hash_seed: int = 0
@@ -227,8 +230,13 @@ def dump_manifest(m: Manifest) -> bytes:
         "chunks": [[c.id, c.sha256, c.raw] for c in m.chunks],
         "ranges": cols,
     }
-    doc["checksum"] = hashlib.sha256(canonical(doc)).hexdigest()
-    return canonical(doc)
+    body = canonical(doc)
+    checksum = hashlib.sha256(body).hexdigest()
+    # "checksum" sorts before every other key: the canonical form of the document with it
+    # is the body with it spliced in first (the multi-megabyte range table is encoded once).
+    out = b'{"checksum":"' + checksum.encode() + b'",' + body[1:]
+    assert out[:1] == b"{" and body[:1] == b"{" and min(doc) > "checksum"
+    return out
 
 
 _FIELDS = {"format", "version", "id", "node", "created", "placement", "hash", "parent",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import re
 import time
@@ -74,6 +75,35 @@ __all__ = [
 
 _SNAP_NAME = re.compile(r"^snapshots/([0-9a-f]{32})\.json$")
 _CHUNK_NAME = re.compile(r"^chunks/[0-9a-f]{2}/([0-9a-f]{64})$")
+
+
+def _concat_records(parts: list[Records]) -> Records:
+    """One batch of the records of ``parts`` (key hashes and digests carried along when
+    every part has them)."""
+    if len(parts) == 1:
+        return parts[0]
+    hs = [p._hashes for p in parts]
+    ds = [p._digests for p in parts]
+    return Records(
+        list(itertools.chain.from_iterable(p.keys for p in parts)),
+        list(itertools.chain.from_iterable(p.values for p in parts)),
+        np.concatenate([np.asarray(p.epochs, dtype=np.int64) for p in parts]),
+        np.concatenate([np.asarray(p.seqs, dtype=np.int64) for p in parts]),
+        None if any(h is None for h in hs) else np.concatenate(hs),  # type: ignore[arg-type]
+        None if any(d is None for d in ds) else np.concatenate(ds),  # type: ignore[arg-type]
+    )
+
+
+def _block_rows(starts: np.ndarray, counts: np.ndarray, blocks: np.ndarray) -> np.ndarray | None:
+    """Record positions of the blocks ``blocks`` (``None``: every block, in order)."""
+    blocks = np.asarray(blocks, dtype=np.int64)
+    if len(blocks) == len(starts) and bool((blocks == np.arange(len(starts))).all()):
+        return None
+    ct = np.asarray(counts, dtype=np.int64)[blocks]
+    st = np.asarray(starts, dtype=np.int64)[blocks]
+    total = int(ct.sum())
+    before = np.cumsum(ct) - ct  # rows of the earlier selected blocks
+    return np.repeat(st - before, ct) + np.arange(total, dtype=np.int64)
 
 
 def _chunk_name(cid: str) -> str:
@@ -271,7 +301,7 @@ class _Checked:
     hashes: np.ndarray | None = None
     record_digests: np.ndarray | None = None
 
-    def records(self, idx: np.ndarray) -> Records:
+    def records(self, idx: np.ndarray | None) -> Records:
         """The records at positions ``idx``, carrying their key hashes and digests."""
         assert self.columns is not None
         return self.columns.records(idx, self.hashes, self.record_digests)
@@ -300,8 +330,9 @@ class BackupRepository:
         (records of unchanged parts give byte-identical chunks, stored once).
     digest_bits
         Resolution of the per-range record counts and digests a snapshot keeps
-        (``2**digest_bits`` ranges, at most the backends' ``DIGEST_BITS`` = 16). An
-        incremental backup compares them with the node's
+        (``2**digest_bits`` ranges; default and upper limit: the backends'
+        :data:`~ringguard.backends.base.DIGEST_BITS`). An incremental backup compares
+        them with the node's
         :meth:`~ringguard.backends.base.Backend.range_digests` and reads only the ranges
         that differ.
     chunk_target_bytes
@@ -339,7 +370,7 @@ class BackupRepository:
         password: str | bytes | None = None,
         *,
         range_bits: int = 10,
-        digest_bits: int = 16,
+        digest_bits: int | None = None,
         chunk_target_bytes: int = 4 << 20,
         codec: int | None = None,
         lock_timeout_s: float = 60.0,
@@ -359,8 +390,14 @@ class BackupRepository:
             0 <= range_bits <= MAX_RANGE_BITS
         ):
             raise ValueError(f"range_bits: expected an int in 0..{MAX_RANGE_BITS}")
+        if range_bits > DIGEST_BITS:
+            raise ValueError(
+                f"range_bits: {range_bits} is finer than the backends' range digests "
+                f"(DIGEST_BITS = {DIGEST_BITS}); a chunk group holds whole digest ranges")
         if codec is not None and (type(codec) is not int or codec not in CODECS):
             raise ValueError(f"codec: expected one of {sorted(CODECS)} ({CODECS}) or None")
+        if digest_bits is None:
+            digest_bits = DIGEST_BITS
         if isinstance(digest_bits, bool) or not isinstance(digest_bits, int) or not (
             range_bits <= digest_bits <= MAX_RANGE_BITS
         ):
@@ -376,6 +413,9 @@ class BackupRepository:
         self.scan_gap_records = 16
         #: Records per ``scan_range`` batch: with one range group, what a backup holds.
         self.scan_batch_size = 10_000
+        #: A restore writes verified records to its target in batches of at least this
+        #: many (several chunks' worth: backends apply large batches faster).
+        self.write_batch_records = 65_536
         self.codec = default_codec() if codec is None else codec
         self.lock_timeout_s = lock_timeout_s
         self.lock_lease_s = lock_lease_s
@@ -786,24 +826,28 @@ class BackupRepository:
         shift = 64 - bits
         # Scanned batches are gathered across scan_range calls (an incremental backup makes
         # thousands of small ones) and checked, hashed and packed together.
-        pend: list[tuple[Records, int, int]] = []  # (batch, lo range, hi range)
+        # (batch, lo range, hi range): ints for one scan_range call, else one per record
+        pend: list[tuple[Records, Any, Any]] = []
         npend = 0
 
         def flush() -> None:
             nonlocal npend
             if not pend:
                 return
-            keys = [k for b, _, _ in pend for k in b.keys] if len(pend) > 1 else pend[0][0].keys
-            vals = ([v for b, _, _ in pend for v in b.values] if len(pend) > 1
-                    else pend[0][0].values)
+            if len(pend) > 1:  # chained in C: no Python step per record
+                keys = list(itertools.chain.from_iterable(b.keys for b, _, _ in pend))
+                vals = list(itertools.chain.from_iterable(b.values for b, _, _ in pend))
+            else:
+                keys, vals = pend[0][0].keys, pend[0][0].values
             eps = np.concatenate([np.asarray(b.epochs, dtype=np.int64) for b, _, _ in pend])
             sqs = np.concatenate([np.asarray(b.seqs, dtype=np.int64) for b, _, _ in pend])
-            sizes = [len(b) for b, _, _ in pend]
             h = key_hashes(keys)
             fine = (h >> np.uint64(shift)).astype(np.int64) if bits else np.zeros(
                 len(h), dtype=np.int64)
-            lo_r = np.repeat(np.array([a for _, a, _ in pend], dtype=np.int64), sizes)
-            hi_r = np.repeat(np.array([z for _, _, z in pend], dtype=np.int64), sizes)
+            lo_r = np.concatenate([np.broadcast_to(np.asarray(a, dtype=np.int64), (len(b),))
+                                   for b, a, _ in pend])
+            hi_r = np.concatenate([np.broadcast_to(np.asarray(z, dtype=np.int64), (len(b),))
+                                   for b, _, z in pend])
             # Runs are disjoint and ascending: each scan's records are in its interval and
             # in key-hash order exactly when all of them are in order and in their interval.
             bad = (fine < lo_r) | (fine >= hi_r)
@@ -824,7 +868,26 @@ class BackupRepository:
             npend = 0
             packer.add(recs, fine)
 
-        for lo_r, hi_r in _runs(read, c0, self.scan_gap_records):
+        runs = _runs(read, c0, self.scan_gap_records)
+        many = getattr(backend, "scan_ranges", None)
+        if many is not None and len(runs) > 1:
+            # One call for every interval (an optional backend method; see
+            # MemoryBackend.scan_ranges): no per-interval call cost.
+            r_lo = np.array([a for a, _ in runs], dtype=np.int64)
+            r_hi = np.array([z for _, z in runs], dtype=np.int64)
+            for batch, which in many([(a << shift, z << shift) for a, z in runs],
+                                     self.scan_batch_size):
+                if not len(batch):
+                    continue
+                w = np.asarray(which, dtype=np.int64)
+                if len(w) != len(batch) or (len(w) and (w.min() < 0 or w.max() >= len(runs))):
+                    raise BackupError(f"{backend.name}: scan_ranges returned bad interval ids")
+                pend.append((batch, r_lo[w], r_hi[w]))
+                npend += len(batch)
+                if npend >= self.scan_batch_size:
+                    flush()
+            runs = []
+        for lo_r, hi_r in runs:
             lo = lo_r << shift
             hi = hi_r << shift
             for batch in backend.scan_range(lo, hi, self.scan_batch_size):
@@ -970,9 +1033,7 @@ class BackupRepository:
             pos, why = self._match_rows(m, rows, c)
             ok = np.array([not w for w in why], dtype=bool)
             if ok.sum() > best[1].sum():
-                idx = np.concatenate([np.arange(c.starts[p], c.starts[p] + c.counts[p])
-                                      for p in pos[ok]]) if ok.any() else np.zeros(0, np.int64)
-                best = (c.records(idx), ok)
+                best = (c.records(_block_rows(c.starts, c.counts, np.asarray(pos)[ok])), ok)
             errs += [f"{s.url}: range {int(m.columns['range'][rows[i]])}: {w}"
                      for i, w in enumerate(why) if w]
             if ok.all():
@@ -1055,23 +1116,40 @@ class BackupRepository:
                 f"{nbad} damaged range(s) in {len(problems)} chunk(s); nothing was restored. "
                 f"First: {problems[0]}", [p.as_dict() for p in problems])
         written = nranges = 0
+        pend: list[Records] = []  # verified records, written in batches of write_batch_records
+        npend = 0
+
+        def flush() -> None:
+            nonlocal npend
+            if not pend:
+                return
+            recs = _concat_records(pend)
+            pend.clear()
+            npend = 0
+            if isinstance(target, ReplicatedStore):
+                self._route_write(target, recs)
+            else:
+                target.write(recs)
+
         for i, (m, k, rows, kept) in enumerate(good):
             recs = kept
             if recs is None:
                 recs, ok, errs = self._read_chunk(m, k, rows)
                 if recs is None or not ok.all():
+                    flush()  # the chunks before it were verified: they are written
                     raise BackupCorrupted(
                         f"snapshot {m.id} chunk {m.chunks[k].id} changed during the restore "
                         f"after {i} of {len(good)} chunks were written: {'; '.join(errs)}",
                         [{"snapshot": m.id, "node": m.node, "chunk": m.chunks[k].id,
                           "range": int(m.columns["range"][rows[0]]),
                           "detail": "changed during restore"}])
-            if isinstance(target, ReplicatedStore):
-                self._route_write(target, recs)
-            else:
-                target.write(recs)
+            pend.append(recs)
+            npend += len(recs)
+            if npend >= self.write_batch_records:
+                flush()
             written += len(recs)
             nranges += len(rows)
+        flush()
         return RestoreReport(ids, written, nranges, problems, time.monotonic() - t0)
 
     @staticmethod
