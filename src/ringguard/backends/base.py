@@ -67,7 +67,7 @@ MAX_KEY_BYTES = 64 * 1024
 MAX_VALUE_BYTES = 512 * 1024 * 1024
 _DIGEST_SLICE = 64 * 1024  # bytes of canonical encoding hashed per buffer
 #: Resolution at which backends keep range digests: ``2**DIGEST_BITS`` ranges.
-DIGEST_BITS = 16
+DIGEST_BITS = 18
 #: Size of the key-hash space: ranges are ``lo <= h < hi`` with ``0 <= lo < hi <= HASH_SPACE``.
 HASH_SPACE = 2**64
 
@@ -362,7 +362,7 @@ class Backend(abc.ABC):
         Parameters
         ----------
         bits
-            Resolution, ``0 <= bits <= DIGEST_BITS`` (16).
+            Resolution, ``0 <= bits <= DIGEST_BITS`` (18).
 
         Examples
         --------
