@@ -461,8 +461,11 @@ def test_sqlite_migrates_a_version2_file(tmp_path: Path) -> None:
     db = sqlite3.connect(path)
     objects = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
     meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
+    table_sql = db.execute("SELECT sql FROM sqlite_master WHERE name = 'records'").fetchone()[0]
     db.close()
     assert "digests" not in objects and not {"records_ins", "records_upd"} & objects
+    # the WITHOUT ROWID table was copied into the rowid layout, and the copy dropped
+    assert "WITHOUT ROWID" not in table_sql.upper() and "records_v2" not in objects
     assert meta["schema"] == 3 and meta["digest_bits"] == DIGEST_BITS
     with SQLiteBackend(path) as b:
         _assert_digests_consistent(b)
