@@ -887,10 +887,10 @@ def test_wrong_range_digest_in_manifest_is_reported_for_that_range(repo_dir: Pat
 
 
 def test_sqlite_node_digests_match_and_incremental_reads_only_changes(tmp_path: Path) -> None:
-    """Expected: a snapshot of a SQLiteBackend node (digests kept by its own
-    schema-3 bookkeeping, an independent implementation) has exactly the node's range digests; after updating
-    and deleting a few keys the incremental backup reads only their ranges; its restore
-    equals the node."""
+    """Expected: a snapshot of a SQLiteBackend node (digests kept by its own schema-3
+    bookkeeping, an independent implementation) has exactly the node's range digests;
+    after updating and deleting a few keys the incremental backup reads only their
+    ranges; its restore equals the node."""
     node = SQLiteBackend(tmp_path / "n1.db")
     node.write(make_records(N))
     repo = BackupRepository(tmp_path / "repo", range_bits=BITS)

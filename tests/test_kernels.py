@@ -254,3 +254,47 @@ def test_check_offsets_finds_the_first_bad_item_in_any_block() -> None:
     core.check_offsets(good, datalen + 5)
     with pytest.raises(ValueError, match=rf"keys\[{n - 1}\]: offsets"):
         core.check_offsets(good, datalen - 1)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ringguard.Ring([f"node{i}" for i in range(10)]),
+    lambda: ringguard.Ring({f"w{i}": 1 + i % 3 for i in range(9)},
+                           zones={f"w{i}": f"z{i % 4}" for i in range(9)}),
+    lambda: ringguard.Ring.ketama({"s1": 600, "s2": 400, "s3": 100}),
+    lambda: ringguard.Ring([f"n{i}" for i in range(300)], vnodes=20),
+], ids=["10 nodes", "zones", "ketama", "300 nodes"])
+def test_replicas_from_the_point_table_equal_the_walk(make: Any,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """replicas() gathers rows of a per-point preference table built once per n; the walk
+    from each key's point (what it replaced, and still used for huge tables) agrees."""
+    ring = make()
+    keys = U64_KEYS[: scaled(50_000, 3_000)]
+    ns = sorted({1, 2, 3, min(5, len(ring.nodes))})
+    tables = {n: ring.replicas(keys, n) for n in ns}
+    threaded = {n: ring.replicas(keys, n, threads=2) for n in ns}
+    monkeypatch.setattr(type(ring), "_pref_table", lambda self, n: None)
+    for n in ns:
+        walked = ring.replicas(keys, n)
+        np.testing.assert_array_equal(tables[n], walked, err_msg=f"n={n}")
+        np.testing.assert_array_equal(threaded[n], walked, err_msg=f"n={n}, threads=2")
+
+
+def test_gather_rows_refuses_an_index_outside_the_table() -> None:
+    from ringguard._backend import core
+
+    table = np.arange(12, dtype=np.int32).reshape(4, 3)
+    first = np.array([0, 3, 2, 1], dtype=np.int32)
+    out = np.empty((4, 3), dtype=np.int32)
+    core.gather_rows(table, first, out)
+    np.testing.assert_array_equal(out, table[first])
+    for bad, idx in ((4, 2), (-1, 2), (2**31 - 1, 2)):
+        f = first.copy()
+        f[idx] = bad
+        out[:] = -9
+        with pytest.raises(ValueError, match=rf"first\[{idx}\]: {bad} is not a row index"):
+            core.gather_rows(table, f, out)
+        assert (out == -9).all()  # nothing written
+    with pytest.raises(ValueError, match="out: has shape"):
+        core.gather_rows(table, first, np.empty((4, 2), dtype=np.int32))
+    core.gather_rows(table, first[:0], np.empty((0, 3), dtype=np.int32))
+

@@ -630,6 +630,42 @@ cdef class CoreRing:
                         &out[0, 0], &seen[0], &zseen[0], &deferred[0], &gen)
 
 
+def gather_rows(const int32_t[:, ::1] table not None, const int32_t[::1] first not None,
+                int32_t[:, ::1] out not None):
+    """``out[k] = table[first[k]]`` (a ring's per-point preference lists, gathered per key).
+
+    Raises ``ValueError`` naming the first index that is not a row of ``table``, before
+    anything is written.
+    """
+    cdef int64_t n = first.shape[0], i, bad = -1
+    cdef int64_t nrows = table.shape[0], width = table.shape[1], j
+    if out.shape[0] != n or out.shape[1] != width:
+        raise ValueError(f"out: has shape {(out.shape[0], out.shape[1])}, expected {(n, width)}")
+    if n == 0 or width == 0:
+        return
+    with nogil:
+        for i in range(n):
+            if first[i] < 0 or first[i] >= nrows:
+                bad = i
+                break
+    if bad >= 0:
+        raise ValueError(f"first[{bad}]: {first[bad]} is not a row index in 0..{nrows - 1}")
+    with nogil:
+        if width == 2:
+            for i in range(n):
+                out[i, 0] = table[first[i], 0]
+                out[i, 1] = table[first[i], 1]
+        elif width == 3:
+            for i in range(n):
+                out[i, 0] = table[first[i], 0]
+                out[i, 1] = table[first[i], 1]
+                out[i, 2] = table[first[i], 2]
+        else:
+            for i in range(n):
+                for j in range(width):
+                    out[i, j] = table[first[i], j]
+
+
 def route(const int32_t[:, ::1] prefs not None, const uint8_t[::1] up not None,
           int32_t[::1] out_node not None, int8_t[::1] out_pos not None):
     """Acting node (first replica flagged up) and its position for every preference list.

@@ -298,6 +298,19 @@ class CoreRing:
             out[k, :] = (picked + deferred)[:nrep]
 
 
+def gather_rows(table: np.ndarray, first: np.ndarray, out: np.ndarray) -> None:
+    """Same contract as ``_core.gather_rows``."""
+    n = len(first)
+    nrows, width = table.shape
+    if out.shape != (n, width):
+        raise ValueError(f"out: has shape {out.shape}, expected {(n, width)}")
+    bad = (first < 0) | (first >= nrows)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"first[{i}]: {first[i]} is not a row index in 0..{nrows - 1}")
+    out[...] = table[first]
+
+
 def route(prefs: np.ndarray, up: np.ndarray, out_node: np.ndarray, out_pos: np.ndarray) -> None:
     """Same contract as ``_core.route``."""
     n, r = prefs.shape
