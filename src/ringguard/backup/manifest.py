@@ -209,10 +209,35 @@ def empty_columns(n: int = 0) -> dict[str, np.ndarray]:
     return {k: np.zeros(n, dtype=t) for k, t in RANGE_COLUMNS.items()}
 
 
+def _splice_canonical(doc: dict[str, Any], columns: dict[str, bytes]) -> bytes | None:
+    """``canonical(doc)`` with ``doc["ranges"][k]`` set to ``columns[k].decode()``, built
+    without passing the (multi-megabyte) base64 columns through the JSON encoder: ``doc``
+    holds a placeholder per column, and the encoded placeholder is replaced by the column.
+    Base64 text needs no JSON escaping, so the bytes are those of ``canonical``; ``None``
+    if a placeholder is not found exactly once (the caller then encodes directly)."""
+    marks = {k: f"\x00ringguard-column-{k}\x00" for k in columns}
+    small = dict(doc, ranges={**doc["ranges"], **marks})
+    text = canonical(small)
+    parts: list[bytes] = []
+    at = 0
+    spots = []
+    for k, mark in marks.items():
+        token = json.dumps(mark).encode()
+        i = text.find(token)
+        if i < 0 or text.find(token, i + 1) >= 0:
+            return None
+        spots.append((i, len(token), k))
+    for i, n, k in sorted(spots):
+        parts += [text[at:i], b'"', columns[k], b'"']
+        at = i + n
+    parts.append(text[at:])
+    return b"".join(parts)
+
+
 def dump_manifest(m: Manifest) -> bytes:
-    cols = {k: base64.b64encode(np.ascontiguousarray(m.columns[k], dtype=t).tobytes()).decode()
-            for k, t in RANGE_COLUMNS.items()}
-    cols["rows"] = len(m.columns["range"])  # type: ignore[assignment]
+    b64 = {k: base64.b64encode(np.ascontiguousarray(m.columns[k], dtype=t).tobytes())
+           for k, t in RANGE_COLUMNS.items()}
+    cols: dict[str, Any] = {"rows": len(m.columns["range"])}
     doc: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "version": MANIFEST_VERSION,
@@ -230,7 +255,10 @@ def dump_manifest(m: Manifest) -> bytes:
         "chunks": [[c.id, c.sha256, c.raw] for c in m.chunks],
         "ranges": cols,
     }
-    body = canonical(doc)
+    body = _splice_canonical(doc, b64)
+    if body is None:
+        doc["ranges"] = {**cols, **{k: v.decode() for k, v in b64.items()}}
+        body = canonical(doc)
     checksum = hashlib.sha256(body).hexdigest()
     # "checksum" sorts before every other key: the canonical form of the document with it
     # is the body with it spliced in first (the multi-megabyte range table is encoded once).
