@@ -1069,3 +1069,44 @@ def test_manifest_columns_spliced_in_are_the_canonical_encoding(node: str) -> No
     body = canonical(doc)
     doc["checksum"] = hashlib.sha256(body).hexdigest()
     assert dump_manifest(m) == canonical(doc)
+
+
+def test_backup_and_restore_report_progress(tmp_path: Path) -> None:
+    """Expected: backup(progress=) goes from (0, records to read) to (total, total) without
+    going back, and an incremental one counts only the records of the changed ranges;
+    restore(progress=) goes from (0, 2N) to (2N, 2N), the first half verified before any
+    write; a non-callable is a TypeError before any work."""
+    n = 3000
+    src = filled(n)
+    repo = BackupRepository(tmp_path / "repo")
+    repo.scan_batch_size = 500  # several batches, so several calls
+    calls: list[tuple[int, int]] = []
+    repo.backup(src, progress=lambda d, t: calls.append((d, t)))
+    assert calls[0] == (0, n) and calls[-1] == (n, n) and len(calls) > 3
+    assert all(a[0] <= b[0] and b[1] == n for a, b in zip(calls, calls[1:], strict=False))
+    changed = [b"key:0000005", b"key:0000777"]
+    src.write(Records.build(changed, [b"new", b"new"], 2, 1))
+    digest_of = {int(r) for r in (key_hashes(changed) >> np.uint64(64 - DIGEST_BITS))}
+    in_ranges = sum(1 for k in dump(src)
+                    if int(key_hashes([k])[0] >> np.uint64(64 - DIGEST_BITS)) in digest_of)
+    inc: list[tuple[int, int]] = []
+    sid = repo.backup(src, progress=lambda d, t: inc.append((d, t)))
+    assert inc[0] == (0, in_ranges) and inc[-1] == (in_ranges, in_ranges)
+    target = MemoryBackend("t")
+    writes_before: list[int] = []
+
+    def on_restore(d: int, t: int) -> None:
+        rest.append((d, t))
+        if d <= t // 2:
+            writes_before.append(target.count())
+
+    rest: list[tuple[int, int]] = []
+    repo.restore(sid, target, progress=on_restore)
+    assert rest[0] == (0, 2 * n) and rest[-1] == (2 * n, 2 * n)
+    assert all(a[0] <= b[0] for a, b in zip(rest, rest[1:], strict=False))
+    assert set(writes_before) == {0}  # nothing written while verifying
+    assert dump(target) == dump(src)
+    with pytest.raises(TypeError, match="progress: expected a callable"):
+        repo.backup(src, progress=5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="progress: expected a callable"):
+        repo.restore(sid, MemoryBackend("u"), progress="x")  # type: ignore[arg-type]

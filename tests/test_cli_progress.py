@@ -65,11 +65,15 @@ def commands(tmp: Path) -> dict[str, tuple[list[str], str]]:
                     "--key", "k", "--nodes", "a,b,c"], "5,000/5,000 rows"),
         "availability": (["availability", "--trials", "2000"],
                          "simulating [##############################] 2,000/2,000 trials"),
-        "backup": (["backup", str(tmp / "repo"), "--node", f"db1={tmp / 'db1.sqlite'}"],
-                   "1/1 nodes"),
+        # a repository of its own: a first backup reads all 300 records (a later one of the
+        # unchanged node reads none)
+        "backup": (["backup", str(tmp / "repo-progress"), "--node",
+                    f"db1={tmp / 'db1.sqlite'}"],
+                   "backup db1 (1/1) [##############################] 300/300 records"),
         "verify": (["verify", str(tmp / "repo")], "verify ["),
         "restore": (["restore", str(tmp / "repo"), "--node", "db1", "--to",
-                     str(tmp / "r.sqlite")], "300/300 records"),
+                     str(tmp / "r.sqlite")],
+                    "restore db1: write [##############################] 300/300 records"),
         "demo": (["demo", "--orders", "1000", "--dir", str(tmp / "shop")],
                  "1,000/1,000 orders"),
     }

@@ -596,6 +596,13 @@ class Progress:
             self.stream.flush()
             self._drawn = True
 
+    def hook(self) -> Any:
+        """A ``progress(done, total)`` callback for the library's long calls."""
+        def progress(done: int, total: int) -> None:
+            self.total = total or None
+            self.update(done)
+        return progress
+
     def close(self) -> None:
         """Draw the final state and end the line (only if something was drawn)."""
         if self.enabled:
@@ -787,12 +794,11 @@ def _cmd_backup(args: argparse.Namespace) -> int:
     repo = _open_repo(args, create=True)
     results = []
     try:
-        with Progress("backup", total=len(backends), unit="nodes") as bar:
-            for i, (name, backend) in enumerate(backends):
-                with bar.ticking():
-                    repo.backup(backend, node=name)
-                results.extend(repo.last_backup)
-                bar.update(i + 1)
+        for i, (name, backend) in enumerate(backends):
+            label = f"backup {name} ({i + 1}/{len(backends)})"
+            with Progress(label, unit="records") as bar, bar.ticking():
+                repo.backup(backend, node=name, progress=bar.hook())
+            results.extend(repo.last_backup)
     finally:
         for _, b in backends:
             b.close()
@@ -894,10 +900,17 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     except BackendError as exc:
         raise _Fail(f"--to: {exc}") from None
     try:
-        with Progress(f"restore {m.node}", total=m.records, unit="records") as bar, \
+        with Progress(f"restore {m.node}: verify", total=m.records, unit="records") as bar, \
                 bar.ticking():
-            rep = repo.restore(m.id, target, allow_partial=args.allow_partial)
-            bar.update(rep.records)
+
+            def progress(done: int, total: int) -> None:  # two phases: verify, then write
+                half = total // 2
+                bar.label = f"restore {m.node}: {'verify' if done < half else 'write'}"
+                bar.total = half or None
+                bar.update(done if done < half else done - half)
+
+            rep = repo.restore(m.id, target, allow_partial=args.allow_partial,
+                               progress=progress)
     except BackupCorrupted as exc:
         raise _Fail(f"snapshot {m.id} is damaged, nothing restored: "
                     f"{_redact(str(exc))}", 1) from None

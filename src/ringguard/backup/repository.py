@@ -29,7 +29,7 @@ import re
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -249,6 +249,11 @@ class _Pass:
     ranges_read: int = 0
     records_read: int = 0
     peak_records: int = 0
+
+
+def _check_progress(progress: Any) -> None:
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress: expected a callable or None, got {type(progress).__name__}")
 
 
 def _runs(read: np.ndarray, counts: np.ndarray, gap_records: int) -> list[tuple[int, int]]:
@@ -680,6 +685,7 @@ class BackupRepository:
         *,
         placement: Any = None,
         full: bool = False,
+        progress: Callable[[int, int], None] | None = None,
     ) -> Any:
         """Snapshot one backend, or every node of a :class:`~ringguard.ReplicatedStore`.
 
@@ -698,6 +704,10 @@ class BackupRepository:
             digest differs from the parent's, and names the parent's chunks for the
             rest). A full backup also writes range-group chunks again, which lets a
             later prune free chunks that incremental ones only partly use.
+        progress
+            Called as ``progress(done, total)`` with the records read so far out of the
+            records the node holds in the ranges to read, once before the first read and
+            after each batch (per node for a store). It does not change the snapshot.
 
         Returns
         -------
@@ -706,6 +716,7 @@ class BackupRepository:
         """
         from ..failover.store import ReplicatedStore
 
+        _check_progress(progress)
         self.last_backup = []
         if isinstance(source, ReplicatedStore):
             pl = source.cluster.placement.to_json() if placement is None else placement.to_json()
@@ -713,19 +724,21 @@ class BackupRepository:
             if node is not None:
                 if node not in names:
                     raise ValueError(f"node: {node!r} is not in the store's cluster")
-                return self._backup_one(source.backends[names.index(node)], node, pl, full)
-            return [self._backup_one(b, n, pl, full) for n, b in zip(names, source.backends,
-                                                              strict=True)]
+                return self._backup_one(source.backends[names.index(node)], node, pl, full,
+                                        progress)
+            return [self._backup_one(b, n, pl, full, progress)
+                    for n, b in zip(names, source.backends, strict=True)]
         if not isinstance(source, Backend):
             raise TypeError("source: expected a Backend or a ReplicatedStore")
         name = node if node is not None else source.name
         if not isinstance(name, str) or not name:
             raise ValueError("node: expected a non-empty name")
         return self._backup_one(source, name, None if placement is None else placement.to_json(),
-                                full)
+                                full, progress)
 
     def _backup_one(
-        self, backend: Backend, node: str, placement: str | None, full: bool
+        self, backend: Backend, node: str, placement: str | None, full: bool,
+        progress: Callable[[int, int], None] | None = None,
     ) -> str:
         t0 = time.monotonic()
         fresh: list[list[str]] = [[] for _ in self._stores]
@@ -750,7 +763,7 @@ class BackupRepository:
                     parent = self.manifest(newest[1])
             base = parent if parent is not None and not full and self._can_extend(parent) \
                 else None
-            res = self._backup_pass(backend, base, known, fresh, lk)
+            res = self._backup_pass(backend, base, known, fresh, lk, progress)
             sid = uuid.uuid4().hex
             m = Manifest(
                 id=sid, node=node, created=time.time(), placement=placement,
@@ -784,6 +797,7 @@ class BackupRepository:
     def _backup_pass(
         self, backend: Backend, parent: Manifest | None, known: set[str],
         fresh: list[list[str]], lk: RepositoryLock,
+        progress: Callable[[int, int], None] | None = None,
     ) -> _Pass:
         """Read the ranges that differ from ``parent`` (all of them without one), write
         their chunks, reuse the parent's rows for the rest; flag ranges that changed."""
@@ -809,6 +823,9 @@ class BackupRepository:
             reused["chunk"] = remap[reused["chunk"]].astype("<u4")
             reused_chunks = [parent.chunks[int(k)] for k in used]
         res = _Pass(digest_bits=bits)
+        to_read = int(c0[read].sum(dtype=np.uint64))
+        if progress is not None:
+            progress(0, to_read)
 
         def write(payload: bytes, sha: str) -> str:
             cid = self._chunk_id(payload, sha)
@@ -867,6 +884,8 @@ class BackupRepository:
             pend.clear()
             npend = 0
             packer.add(recs, fine)
+            if progress is not None:
+                progress(min(res.records_read, to_read), to_read)
 
         runs = _runs(read, c0, self.scan_gap_records)
         many = getattr(backend, "scan_ranges", None)
@@ -1048,6 +1067,7 @@ class BackupRepository:
         allow_partial: bool = False,
         rehash: bool = False,
         memory_limit_bytes: int = 512 * 1024 * 1024,
+        progress: Callable[[int, int], None] | None = None,
     ) -> RestoreReport:
         """Write the records of a snapshot (or several) into ``target``, verified first.
 
@@ -1069,6 +1089,11 @@ class BackupRepository:
             Verified chunk payloads are kept in memory between the verification pass and
             the writes up to this size; above it each range is read and verified a second
             time right before it is written.
+        progress
+            Called as ``progress(done, total)`` in records, ``total`` twice the records of
+            the snapshots: the first half counts records verified (before anything is
+            written), the second records written. Once before the first chunk, then
+            after each chunk verified and each batch written.
 
         Records keep their original versions, so restoring over newer data never
         overwrites it (last-writer-wins).
@@ -1082,6 +1107,7 @@ class BackupRepository:
         from ..failover.store import ReplicatedStore
 
         t0 = time.monotonic()
+        _check_progress(progress)
         ids = [snapshot] if isinstance(snapshot, str) else list(snapshot)
         manifests = [self.manifest(sid) for sid in ids]
         if isinstance(target, ReplicatedStore):
@@ -1100,9 +1126,16 @@ class BackupRepository:
         keep = sum(m.raw_bytes for m in manifests) <= memory_limit_bytes
         good: list[tuple[Manifest, int, np.ndarray, Records | None]] = []
         problems: list[Problem] = []
+        total = 2 * sum(m.records for m in manifests)
+        done = 0
+        if progress is not None:
+            progress(0, total)
         for m in manifests:
             for k, rows in _rows_by_chunk(m):
                 recs, ok, errs = self._read_chunk(m, k, rows)
+                if progress is not None:
+                    done += int(m.columns["count"][rows].sum(dtype=np.int64))
+                    progress(min(done, total), total)
                 if not ok.all():
                     bad = tuple(m.columns["range"][rows[~ok]].tolist())
                     problems.append(Problem("chunk", "; ".join(errs), snapshot=m.id,
@@ -1120,7 +1153,7 @@ class BackupRepository:
         npend = 0
 
         def flush() -> None:
-            nonlocal npend
+            nonlocal npend, done
             if not pend:
                 return
             recs = _concat_records(pend)
@@ -1130,6 +1163,9 @@ class BackupRepository:
                 self._route_write(target, recs)
             else:
                 target.write(recs)
+            if progress is not None:
+                done += len(recs)
+                progress(min(done, total), total)
 
         for i, (m, k, rows, kept) in enumerate(good):
             recs = kept
@@ -1189,9 +1225,13 @@ class BackupRepository:
                         cluster.mark_down(view.nodes[node], reason=f"restore write: {exc}")
                 store.hints.append(view.nodes[node], batch)
 
-    def restore_node(self, store: Any, node: str, *, allow_partial: bool = False) -> RestoreReport:
+    def restore_node(
+        self, store: Any, node: str, *, allow_partial: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> RestoreReport:
         """Rebuild a lost node: its newest intact snapshot, then ``store.recover(node)``
-        brings it up to date from the surviving replicas and the hints.
+        brings it up to date from the surviving replicas and the hints. ``progress`` is
+        passed to :meth:`restore` (the snapshot part).
 
         Raises
         ------
@@ -1207,7 +1247,7 @@ class BackupRepository:
         if not snaps:
             raise BackupError(f"no snapshot of node {node!r} in {self.urls[0]}")
         rep = self.restore(snaps[-1].id, store.backends[names.index(node)],
-                           allow_partial=allow_partial)
+                           allow_partial=allow_partial, progress=progress)
         rep.recovery = store.recover(node)
         return rep
 
