@@ -1075,7 +1075,8 @@ def test_backup_and_restore_report_progress(tmp_path: Path) -> None:
     """Expected: backup(progress=) goes from (0, records to read) to (total, total) without
     going back, and an incremental one counts only the records of the changed ranges;
     restore(progress=) goes from (0, 2N) to (2N, 2N), the first half verified before any
-    write; a non-callable is a TypeError before any work."""
+    write; verify(progress=) counts snapshots; a non-callable is a TypeError before any
+    work."""
     n = 3000
     src = filled(n)
     repo = BackupRepository(tmp_path / "repo")
@@ -1106,6 +1107,11 @@ def test_backup_and_restore_report_progress(tmp_path: Path) -> None:
     assert all(a[0] <= b[0] for a, b in zip(rest, rest[1:], strict=False))
     assert set(writes_before) == {0}  # nothing written while verifying
     assert dump(target) == dump(src)
+    ver: list[tuple[int, int]] = []
+    assert repo.verify(progress=lambda d, t: ver.append((d, t))).ok
+    assert ver == [(0, 2), (1, 2), (2, 2)]  # two snapshots, one copy
+    with pytest.raises(TypeError, match="progress: expected a callable"):
+        repo.verify(progress=1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="progress: expected a callable"):
         repo.backup(src, progress=5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="progress: expected a callable"):

@@ -846,15 +846,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     problems: list[Any] = []
     snapshots = chunks = nbytes = 0
     t0 = time.perf_counter()
-    with Progress("verify", total=len(ids) or None, unit="snapshots") as bar:
+    with Progress("verify", total=len(ids) or None, unit="snapshots") as bar, bar.ticking():
         if args.snapshot:
-            reports = []
-            with bar.ticking():
-                reports.append(repo.verify(ids[0], read_data=not args.no_data))
+            reports = [repo.verify(ids[0], read_data=not args.no_data, progress=bar.hook())]
         else:  # one pass over the whole repository: damaged manifests count too
-            with bar.ticking():
-                reports = [repo.verify(read_data=not args.no_data)]
-        bar.update(len(ids))
+            reports = [repo.verify(read_data=not args.no_data, progress=bar.hook())]
     for rep in reports:
         problems += rep.problems
         snapshots += rep.snapshots

@@ -961,14 +961,19 @@ class BackupRepository:
 
     # ---- verify -------------------------------------------------------------------------
 
-    def verify(self, snapshot: str | None = None, read_data: bool = True) -> VerifyReport:
+    def verify(
+        self, snapshot: str | None = None, read_data: bool = True, *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> VerifyReport:
         """Check snapshots (all, or one) in every copy; report what is damaged.
 
         With ``read_data`` every chunk is read back, decrypted, decompressed and checked
         against its SHA-256 and id; its records are decoded, every key is hashed into its
         range, and each range's record count and digest are recomputed (with the backends'
         own record digest) and compared with the manifest. Without ``read_data``, only
-        that every chunk exists and is not empty.
+        that every chunk exists and is not empty. ``progress(done, total)`` is called
+        with the snapshots checked so far out of snapshots x copies, once before the
+        first and after each.
 
         Examples
         --------
@@ -976,11 +981,19 @@ class BackupRepository:
         >>> report.ok, [str(p) for p in report.problems]  # doctest: +SKIP
         """
         t0 = time.monotonic()
+        _check_progress(progress)
         rep = VerifyReport()
         ids = self._snapshot_ids() if snapshot is None else [snapshot]
+        total = len(ids) * len(self._stores)
+        done = 0
+        if progress is not None:
+            progress(0, total)
         for s in self._stores:
             checked: dict[tuple[str, int | None], _Checked | str] = {}
             for sid in ids:
+                if progress is not None and done:
+                    progress(done, total)
+                done += 1
                 try:
                     m = self._load_manifest(s, sid)
                 except (BackupCorrupted, BackupFormatError) as exc:
@@ -1009,6 +1022,8 @@ class BackupRepository:
                             rep.problems.append(Problem(
                                 "range", w, snapshot=sid, node=m.node, range=r, chunk=ref.id,
                                 copy=s.url, ranges=(r,)))
+        if progress is not None and total:
+            progress(total, total)
         rep.seconds = time.monotonic() - t0
         if snapshot is None and read_data:  # a full check: remember which copies count
             bad = {p.copy for p in rep.problems}
