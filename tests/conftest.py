@@ -30,7 +30,11 @@ import hashlib
 import json
 import os
 import random
-from collections.abc import Callable, Sequence
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -664,3 +668,47 @@ def check_vector(module: Any, vec: dict[str, Any]) -> None:
             for i, row in zip(rows, reps.tolist(), strict=True):
                 got[i] = [ring.nodes[j] for j in row]
         assert got == vec["replicas"], vec["file"]
+
+
+# ---- a real redis-server for the backend tests -------------------------------------------
+
+REDIS_REQUIRED = os.environ.get("RINGGUARD_REQUIRE_REDIS", "") not in ("", "0")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server on a free loopback port for one test module; skipped (or failed
+    under RINGGUARD_REQUIRE_REDIS) when redis-server is not installed."""
+    if shutil.which("redis-server") is None:
+        if REDIS_REQUIRED:
+            pytest.fail("RINGGUARD_REQUIRE_REDIS is set but redis-server is not installed")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    port = _free_port()
+    d = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(d)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+

@@ -8,9 +8,6 @@ against an independent encoding (``struct`` + the pure-Python reference XXH64).
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import sqlite3
 import struct
 import subprocess
@@ -36,44 +33,7 @@ from ringguard.backends.base import (
 )
 from ringguard.reference.ring import xxh64 as ref_xxh64
 
-REQUIRED = os.environ.get("RINGGUARD_REQUIRE_REDIS", "") not in ("", "0")
 N = scaled(3000, 400)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if shutil.which("redis-server") is None:
-        if REQUIRED:
-            pytest.fail("RINGGUARD_REQUIRE_REDIS is set but redis-server is not installed")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = _free_port()
-    d = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(d)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 _prefix_counter = iter(range(10**9))

@@ -9,11 +9,6 @@ without a server.
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,7 +22,6 @@ from ringguard.backends.base import DIGEST_BITS, digests_of, key_hashes, record_
 redis = pytest.importorskip("redis")
 from ringguard.backends import redis as rb  # noqa: E402  (needs redis-py)
 
-REQUIRED = os.environ.get("RINGGUARD_REQUIRE_REDIS", "") not in ("", "0")
 I63 = 2**63 - 1
 
 
@@ -89,42 +83,6 @@ def test_fold_rejects_malformed_state() -> None:
 
 
 # ---- against a server ----------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if shutil.which("redis-server") is None:
-        if REQUIRED:
-            pytest.fail("RINGGUARD_REQUIRE_REDIS is set but redis-server is not installed")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = _free_port()
-    d = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(d)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 _prefixes = itertools.count()
