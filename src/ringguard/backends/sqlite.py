@@ -1,16 +1,25 @@
 """The embedded default backend: one SQLite file per node, WAL mode, durable commits.
 
-Schema (version 3)
+Schema (version 4)
 ------------------
-``records(hs, key, value, epoch, seq, dg)`` with primary key ``(hs, key)``, where ``hs`` is
-the key hash with its top bit flipped, read as a signed 64-bit integer (so SQLite's signed
-order is the hash order and a hash range is a primary-key range), and ``dg`` the record
-digest (:func:`~ringguard.backends.base.record_digests`) as a signed 64-bit integer.
-``records`` is an ordinary rowid table (the primary key is a separate index of small
-entries): schema 2 made it ``WITHOUT ROWID``, which keeps the ~250-byte rows in the key's
-B-tree, and measured 2-3x dearer per written row once a node holds 100k records or more
-(upserts of 4,000-record batches: ~18 vs ~7 us per row at 100k rows, ~24 vs ~8 at 400k).
-Schema 2 tables are copied into the new layout by the migration.
+``records(hs, key, value, epoch, seq, dg)``, where ``hs`` is the key hash with its top bit
+flipped, read as a signed 64-bit integer (so SQLite's signed order is the hash order and a
+hash range is a range of ``hs``), and ``dg`` the record digest
+(:func:`~ringguard.backends.base.record_digests`) as a signed 64-bit integer. ``hs`` is the
+table's ``INTEGER PRIMARY KEY``, i.e. its rowid: the records live in one B-tree ordered by
+key hash, with nothing else to update per write, and a hash range is a rowid range.
+
+Two distinct keys can share a 64-bit hash (about one pair in a billion-key node). The first
+key of a hash holds the slot in ``records``; any other key with that hash lives in
+``records_x`` (same columns, primary key ``(hs, key)``), which is empty in practice and is
+only read when it is not. A key is found by its slot's key, then in ``records_x``.
+
+Earlier layouts (schema 3: ``records`` a rowid table with a separate ``(hs, key)`` primary
+key index, so every write updated two B-trees and a range scan followed the index back
+into the table; schema 2: the same key in a ``WITHOUT ROWID`` table; schema 1: no hashes)
+are copied into this one when the file is opened. Per written row, schema 4 costs about
+two thirds of schema 3 (one B-tree, and an ``UPDATE`` of the stored row where schema 3 ran
+an upsert through the index), and scans in hash order read the table in order.
 
 The per-range digests (``2**DIGEST_BITS`` ranges: a record count and a digest sum each) live
 in two NumPy arrays in memory, updated in batch from every write. They are persisted in the
@@ -23,26 +32,28 @@ in two NumPy arrays in memory, updated in batch from every write. They are persi
   ``_LOG_CHECKPOINT`` rows, the next write rewrites the pages the log touched and empties it
   inside its own transaction (the pages plus the log always equal the arrays).
 
-Opening a file loads the pages and applies the log in order. ``meta`` holds ``schema`` (3)
+Opening a file loads the pages and applies the log in order. ``meta`` holds ``schema`` (4)
 and ``digest_bits``, the resolution the digests were written at; a file written at another
 resolution, or with an older schema (version 2 kept the digests in a ``digests`` table
 through triggers, one UPDATE per record; version 1 had no hashes), is migrated on open by
 recomputing the digests from the records. Another connection writing the same file is
 noticed through ``PRAGMA data_version`` and the arrays are reloaded before they are used.
 
-Writes apply last-writer-wins in one transaction per batch: one ``SELECT`` of the stored
-versions and digests of the batch's keys, the decision in NumPy, one ``executemany`` upsert
-of the winners (its ``WHERE`` on the version keeps the rule even if the decision were
-wrong) and one ``digest_log`` row. Schema 2's per-record trigger cost about as much as the
-upsert itself; this costs one indexed read per key.
+Writes apply last-writer-wins in one transaction per batch (``BEGIN IMMEDIATE``: no other
+connection writes between the read and the write): one ``SELECT`` by rowid of the stored
+versions and digests of the batch's keys, the decision in NumPy, one ``executemany``
+``UPDATE`` of the winners already stored and one ``INSERT`` of the new ones, and one
+``digest_log`` row.
 """
 
 from __future__ import annotations
 
+import operator
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -59,11 +70,22 @@ from .base import (
 
 __all__ = ["SQLiteBackend"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _FLIP = np.uint64(1 << 63)
+_COLS = "hs, key, value, epoch, seq, dg"
 _SCHEMA = [
     """
     CREATE TABLE IF NOT EXISTS records (
+        hs INTEGER PRIMARY KEY,
+        key BLOB NOT NULL,
+        value BLOB,
+        epoch INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        dg INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS records_x (
         hs INTEGER NOT NULL,
         key BLOB NOT NULL,
         value BLOB,
@@ -71,7 +93,7 @@ _SCHEMA = [
         seq INTEGER NOT NULL,
         dg INTEGER NOT NULL,
         PRIMARY KEY (hs, key)
-    )
+    ) WITHOUT ROWID
     """,
     """
     CREATE TABLE IF NOT EXISTS digest_pages (
@@ -85,20 +107,27 @@ _SCHEMA = [
     )
     """,
 ]
-# Schema 2 objects dropped by the migration to 3.
+# Schema 2 objects dropped by the migration.
 _V2_OBJECTS = [
     "DROP TRIGGER IF EXISTS records_ins",
     "DROP TRIGGER IF EXISTS records_upd",
     "DROP TRIGGER IF EXISTS records_del",
     "DROP TABLE IF EXISTS digests",
 ]
-# Last-writer-wins in one statement: the row is replaced only by a greater version.
-_UPSERT = """
-INSERT INTO records (hs, key, value, epoch, seq, dg) VALUES (?, ?, ?, ?, ?, ?)
+# The decision is made from a read in the same write transaction, so these need no
+# version guard: an UPDATE of a winner whose key holds its hash's slot, an INSERT of a new
+# key into a free slot, and an upsert into the overflow table.
+_UPDATE = "UPDATE records SET value = ?, epoch = ?, seq = ?, dg = ? WHERE hs = ?"
+_INSERT = f"INSERT INTO records ({_COLS}) VALUES (?, ?, ?, ?, ?, ?)"
+_UPSERT_X = f"""
+INSERT INTO records_x ({_COLS}) VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT(hs, key) DO UPDATE SET value = excluded.value, epoch = excluded.epoch,
     seq = excluded.seq, dg = excluded.dg
-WHERE (excluded.epoch, excluded.seq) > (records.epoch, records.seq)
 """
+# A stored row as the write path reads it: (hs, key, epoch, seq, dg).
+Row = tuple[Any, ...]
+# What _plan decides: (win, applied, old_dg, new, upd, ins, ovf).
+Plan = tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 _CHUNK = 500  # keys per SELECT ... IN (...), below every SQLite's variable limit
 _PAGE_BITS = min(DIGEST_BITS, 10)  # ranges per checkpoint page: 2**10 (16 KiB of BLOBs)
 _LOG_CHECKPOINT = 256  # digest_log rows that trigger a checkpoint of the touched pages
@@ -200,27 +229,23 @@ class SQLiteBackend(Backend):
                     f"{self.path}: schema version {version!r} is newer than this ringguard "
                     f"understands ({SCHEMA_VERSION})"
                 )
-            old = bool(cols) and "hs" not in cols  # version 1: key primary key, no hashes
+            # Older layouts are renamed and copied into schema 4's below: version 1 (no
+            # hashes), and every layout whose primary key is (hs, key) (schema 2's WITHOUT
+            # ROWID table, schema 3's rowid table with a primary key index).
+            v1 = bool(cols) and "hs" not in cols
+            relayout = bool(cols) and not v1 and self._key_in_primary_key(db)
+            old = v1 or relayout
             if old:
-                db.execute("ALTER TABLE records RENAME TO records_v1")
-            # A WITHOUT ROWID records table (schema 2, early schema 3 files): copied into
-            # the rowid layout.
-            relayout = bool(cols) and not old and self._without_rowid(db)
-            if relayout:
-                db.execute("ALTER TABLE records RENAME TO records_v2")
+                db.execute("ALTER TABLE records RENAME TO records_old")
             if version is None or version < SCHEMA_VERSION:
                 for stmt in _V2_OBJECTS:
                     db.execute(stmt)
             for stmt in _SCHEMA:
                 db.execute(stmt)
+            if v1:
+                self._hash_v1(db)
             if old:
-                self._migrate_v1(db)
-            if relayout:
-                db.execute(
-                    "INSERT INTO records (hs, key, value, epoch, seq, dg) "
-                    "SELECT hs, key, value, epoch, seq, dg FROM records_v2 ORDER BY hs, key"
-                )
-                db.execute("DROP TABLE records_v2")
+                self._copy_old(db)
             if old or version != SCHEMA_VERSION or meta.get("digest_bits") != DIGEST_BITS:
                 # Older schema, new file or another resolution: digests from the records.
                 self._rebuild_digests(db)
@@ -238,13 +263,17 @@ class SQLiteBackend(Backend):
         self._data_version = int(db.execute("PRAGMA data_version").fetchone()[0])
 
     @staticmethod
-    def _without_rowid(db: sqlite3.Connection) -> bool:
-        row = db.execute(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'records'"
-        ).fetchone()
-        return row is not None and "WITHOUT ROWID" in " ".join(str(row[0]).upper().split())
+    def _key_in_primary_key(db: sqlite3.Connection) -> bool:
+        """Whether ``records`` has the (hs, key) primary key of schemas 2 and 3."""
+        return any(r[1] == "key" and r[5] > 0 for r in db.execute("PRAGMA table_info(records)"))
 
-    def _migrate_v1(self, db: sqlite3.Connection) -> None:
+    def _hash_v1(self, db: sqlite3.Connection) -> None:
+        """Turn version 1's ``records_old(key, value, epoch, seq)`` into the
+        ``(hs, key, value, epoch, seq, dg)`` columns :meth:`_copy_old` reads."""
+        db.execute("ALTER TABLE records_old RENAME TO records_v1")
+        db.execute(
+            f"CREATE TABLE records_old ({_COLS}, PRIMARY KEY (hs, key)) WITHOUT ROWID"
+        )
         cur = db.execute("SELECT key, value, epoch, seq FROM records_v1")
         while True:
             rows = cur.fetchmany(10_000)
@@ -256,8 +285,26 @@ class SQLiteBackend(Backend):
                 np.array([r[2] for r in rows], dtype=np.int64),
                 np.array([r[3] for r in rows], dtype=np.int64),
             )
-            db.executemany(_UPSERT, self._rows(recs))
+            db.executemany(
+                f"INSERT INTO records_old ({_COLS}) VALUES (?, ?, ?, ?, ?, ?)", self._rows(recs)
+            )
         db.execute("DROP TABLE records_v1")
+
+    @staticmethod
+    def _copy_old(db: sqlite3.Connection) -> None:
+        """Copy ``records_old`` (one row per key, columns :data:`_COLS`) into schema 4's
+        tables, in hash order: the first key of each hash takes the slot in ``records``,
+        any other key of that hash goes to ``records_x``."""
+        db.execute(
+            f"INSERT OR IGNORE INTO records ({_COLS}) "
+            f"SELECT {_COLS} FROM records_old ORDER BY hs, key"
+        )
+        db.execute(
+            f"INSERT INTO records_x ({_COLS}) "
+            "SELECT o.hs, o.key, o.value, o.epoch, o.seq, o.dg FROM records_old AS o "
+            "JOIN records AS m ON m.hs = o.hs WHERE m.key <> o.key"
+        )
+        db.execute("DROP TABLE records_old")
 
     # ---- digests ------------------------------------------------------------------------
 
@@ -266,7 +313,7 @@ class SQLiteBackend(Backend):
         as pages (the log emptied). Inside the caller's transaction."""
         counts = np.zeros(2**DIGEST_BITS, dtype=np.uint64)
         sums = np.zeros(2**DIGEST_BITS, dtype=np.uint64)
-        cur = db.execute("SELECT hs, dg FROM records")
+        cur = db.execute("SELECT hs, dg FROM records UNION ALL SELECT hs, dg FROM records_x")
         while True:
             rows = cur.fetchmany(100_000)
             if not rows:
@@ -388,16 +435,12 @@ class SQLiteBackend(Backend):
         return int(row[0]) if row else 0
 
     @staticmethod
-    def _stored(db: sqlite3.Connection, hs: list[int]) -> list[tuple[bytes, int, int, int]]:
-        """Stored ``(key, epoch, seq, dg)`` of the records whose signed hash is in ``hs``
-        (a colliding other key may be among them; callers match their own keys): one
-        ``SELECT ... IN`` per ``_CHUNK`` hashes, the last chunk padded so every call uses the
-        same cached statement."""
-        rows: list[tuple[bytes, int, int, int]] = []
-        q = (
-            "SELECT key, epoch, seq, dg FROM records WHERE hs IN "
-            f"({','.join('?' * _CHUNK)})"
-        )
+    def _fetch(db: sqlite3.Connection, table: str, cols: str, hs: list[int]) -> list[Row]:
+        """Rows (``cols``) of ``table`` whose ``hs`` is in ``hs``: one ``SELECT ... IN``
+        per :data:`_CHUNK` hashes, the last chunk padded so every call uses the same cached
+        statement."""
+        rows: list[Row] = []
+        q = f"SELECT {cols} FROM {table} WHERE hs IN ({','.join('?' * _CHUNK)})"
         for i in range(0, len(hs), _CHUNK):
             part = hs[i : i + _CHUNK]
             if len(part) < _CHUNK:
@@ -405,14 +448,18 @@ class SQLiteBackend(Backend):
             rows += db.execute(q, part).fetchall()
         return rows
 
+    @staticmethod
+    def _has_overflow(db: sqlite3.Connection) -> bool:
+        """Whether ``records_x`` holds any row (almost never)."""
+        return bool(db.execute("SELECT EXISTS (SELECT 1 FROM records_x)").fetchone()[0])
+
     def write(self, records: Records, *, fenced: bool = False) -> int:
         n = len(records)
         if not n:
             return 0
-        keys = records.keys
         hs = (records.hashes() ^ _FLIP).view(np.int64)
         dg = records.digests()
-        epochs, seqs = records.epochs, records.seqs
+        epochs = records.epochs
         hsl = hs.tolist()
         with self._lock:
             db = self._conn()
@@ -432,20 +479,15 @@ class SQLiteBackend(Backend):
                 # Only keys whose range holds records can be stored (the arrays are current
                 # here): a node being rebuilt or filled skips the read.
                 maybe = self._counts[_buckets(hs)] > 0
-                if maybe.all():
-                    stored = self._stored(db, hsl)
-                else:
-                    pick = np.flatnonzero(maybe).tolist()
-                    stored = self._stored(db, [hsl[i] for i in pick])
-                win, applied, old_dg, new = self._decide(records, hs, stored)
-                if len(win) == n:
-                    rows = zip(
-                        hsl, keys, records.values, epochs.tolist(), seqs.tolist(),
-                        dg.view(np.int64).tolist(), strict=True,
-                    )
-                    db.executemany(_UPSERT, rows)
-                elif len(win):
-                    db.executemany(_UPSERT, self._rows(records.take(win)))
+                look = hsl if maybe.all() else [hsl[i] for i in np.flatnonzero(maybe).tolist()]
+                main = self._fetch(db, "records", "hs, key, epoch, seq, dg", look)
+                over = (
+                    self._fetch(db, "records_x", "hs, key, epoch, seq, dg", look)
+                    if look and self._has_overflow(db) else []
+                )
+                plan = self._plan(records, hs, main, over)
+                self._apply(db, records, hsl, plan)
+                win, applied, old_dg, new = plan[:4]
                 delta = None
                 if len(win):
                     delta = self._delta(_buckets(hs[win]), new, dg[win] - old_dg)
@@ -476,54 +518,102 @@ class SQLiteBackend(Backend):
             return applied
 
     @staticmethod
-    def _decide(
-        records: Records, hs: np.ndarray, stored: list[tuple[bytes, int, int, int]]
-    ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
-        """Last-writer-wins against the ``stored`` rows (:meth:`_stored`).
+    def _apply(
+        db: sqlite3.Connection, records: Records, hsl: list[int], plan: Plan
+    ) -> None:
+        """Run the statements of a :meth:`_plan`: UPDATE the winners that hold their
+        hash's slot, INSERT the new keys that take a free slot, upsert the rest into
+        ``records_x``."""
+        n = len(records)
+        keys, values = records.keys, records.values
+        ep, sq = records.epochs.tolist(), records.seqs.tolist()
+        dgl = records.digests().view(np.int64).tolist()
+        upd, ins, ovf = plan[4:]
 
-        Returns ``(win, applied, old_dg, new)``: the positions of the records that end up
-        stored (one per key, ascending), how many records a sequential application would
-        have applied (what :meth:`write` returns), the digest each winner replaces (0 where
-        none) and whether its key was absent.
+        def cols(idx: np.ndarray) -> tuple[list[Any], ...]:
+            if len(idx) == n:  # every record (idx is ascending and unique)
+                return hsl, keys, values, ep, sq, dgl
+            pick = idx.tolist()
+            return tuple([c[i] for i in pick] for c in (hsl, keys, values, ep, sq, dgl))
+
+        if len(upd):
+            h, _, v, e, s, d = cols(upd)
+            db.executemany(_UPDATE, zip(v, e, s, d, h, strict=True))
+        if len(ins):
+            db.executemany(_INSERT, zip(*cols(ins), strict=True))
+        if len(ovf):
+            db.executemany(_UPSERT_X, zip(*cols(ovf), strict=True))
+
+    @staticmethod
+    def _plan(records: Records, hs: np.ndarray, main: list[Row], over: list[Row]) -> Plan:
+        """Last-writer-wins of ``records`` against the stored rows of their hashes
+        (``main`` from ``records``, ``over`` from ``records_x``, each ``(hs, key, epoch,
+        seq, dg)``; rows of other keys with the same hash may be among them).
+
+        Returns ``(win, applied, old_dg, new, upd, ins, ovf)``: the positions of the
+        records that end up stored (one per key, ascending), how many records a
+        sequential application would have applied (what :meth:`write` returns), the
+        digest each winner replaces (0 where none), whether its key was absent, and the
+        winners split by statement (see :meth:`_apply`).
         """
         n = len(records)
         keys = records.keys
-        if len(np.unique(hs)) == n:  # no key twice in the batch: decide in NumPy
+        e, s = records.epochs, records.seqs
+        order = np.argsort(hs, kind="stable")
+        sh = hs[order]
+        if not over and not (n > 1 and bool((sh[1:] == sh[:-1]).any())):
+            # Every hash once in the batch, no overflow: decide in NumPy, provided every
+            # stored row is the batch's key of its hash (else a collision: the general way).
             have = np.zeros(n, dtype=bool)
             oe = np.full(n, -1, dtype=np.int64)
             os_ = np.full(n, -1, dtype=np.int64)
             od = np.zeros(n, dtype=np.int64)
-            if stored:
-                rk, re, rs, rd = (list(c) for c in zip(*stored, strict=True))
-                idx = list(map(dict(zip(keys, range(n), strict=True)).get, rk))
-                if None in idx:  # rows of other keys with a colliding hash
-                    mine = [j for j, i in enumerate(idx) if i is not None]
-                    idx = [idx[j] for j in mine]
-                    re, rs, rd = ([c[j] for j in mine] for c in (re, rs, rd))
-                ix = np.array(idx, dtype=np.intp)
-                have[ix] = True
-                oe[ix], os_[ix], od[ix] = re, rs, rd
-            e, s = records.epochs, records.seqs
-            win = np.flatnonzero(~have | (e > oe) | ((e == oe) & (s > os_)))
-            return win, len(win), od[win].view(np.uint64), ~have[win]
-        # A key more than once (or a hash collision): apply in order, as the upsert would.
-        old = {r[0]: (r[1], r[2], r[3]) for r in stored}
-        cur: dict[bytes, tuple[int, int]] = {k: (v[0], v[1]) for k, v in old.items()}
+            ok = True
+            if main:
+                rh, rk, re, rs, rd = zip(*main, strict=True)
+                ix = order[np.searchsorted(sh, np.array(rh, dtype=np.int64))]
+                ok = all(map(operator.eq, map(keys.__getitem__, ix.tolist()), rk))
+                if ok:
+                    have[ix] = True
+                    oe[ix], os_[ix], od[ix] = re, rs, rd
+            if ok:
+                win = np.flatnonzero(~have | (e > oe) | ((e == oe) & (s > os_)))
+                fresh = ~have[win]
+                return (win, len(win), od[win].view(np.uint64), fresh,
+                        win[~fresh], win[fresh], win[:0])
+        # A hash more than once, a collision or overflow rows: apply in order, as a
+        # sequential writer would.
+        slot = {r[0]: r[1] for r in main}  # the key holding each stored hash's slot
+        old = {r[1]: (r[2], r[3], r[4], True) for r in main}
+        old.update((r[1], (r[2], r[3], r[4], False)) for r in over)
+        cur = {k: (v[0], v[1]) for k, v in old.items()}
         last: dict[bytes, int] = {}
         applied = 0
-        for i, (k, e, s) in enumerate(
-            zip(keys, records.epochs.tolist(), records.seqs.tolist(), strict=True)
-        ):
+        for i, (k, ei, si) in enumerate(zip(keys, e.tolist(), s.tolist(), strict=True)):
             c = cur.get(k)
-            if c is None or (e, s) > c:
-                cur[k] = (e, s)
+            if c is None or (ei, si) > c:
+                cur[k] = (ei, si)
                 last[k] = i
                 applied += 1
         win = np.array(sorted(last.values()), dtype=np.intp)
-        wk = [keys[i] for i in win.tolist()]
-        old_dg = np.array([old[k][2] if k in old else 0 for k in wk], dtype=np.int64)
-        new = np.array([k not in old for k in wk], dtype=bool)
-        return win, applied, old_dg.view(np.uint64), new
+        hl = hs.tolist()
+        old_dg = np.zeros(len(win), dtype=np.int64)
+        fresh = np.zeros(len(win), dtype=bool)
+        where = np.zeros(len(win), dtype=np.int8)  # 0 update, 1 insert, 2 records_x
+        for j, i in enumerate(win.tolist()):
+            k, h = keys[i], hl[i]
+            if k in old:
+                old_dg[j] = old[k][2]
+                where[j] = 0 if old[k][3] else 2
+            else:
+                fresh[j] = True
+                if h in slot:
+                    where[j] = 2
+                else:
+                    slot[h] = k
+                    where[j] = 1
+        return (win, applied, old_dg.view(np.uint64), fresh,
+                win[where == 0], win[where == 1], win[where == 2])
 
     @staticmethod
     def _delta(
@@ -542,16 +632,17 @@ class SQLiteBackend(Backend):
         found: dict[bytes, tuple[bytes | None, int, int]] = {}
         ks = list(keys)
         hs = _signed_hashes(ks).tolist() if ks else []
+        cols = "key, value, epoch, seq"
         with self._lock:
             db = self._conn()
             try:
-                for i in range(0, len(ks), _CHUNK):
-                    part = hs[i : i + _CHUNK]
-                    q = (
-                        "SELECT key, value, epoch, seq FROM records WHERE hs IN "
-                        f"({','.join('?' * len(part))})"
-                    )
-                    for k, v, e, s in db.execute(q, part):
+                # Rows of other keys with a searched hash may come back: they are real
+                # records of their own keys, and only the searched keys are looked up.
+                for k, v, e, s in self._fetch(db, "records", cols, hs):
+                    found[bytes(k)] = (None if v is None else bytes(v), e, s)
+                rest = [h for k, h in zip(ks, hs, strict=True) if k not in found]
+                if rest and self._has_overflow(db):
+                    for k, v, e, s in self._fetch(db, "records_x", cols, rest):
                         found[bytes(k)] = (None if v is None else bytes(v), e, s)
             except sqlite3.Error as exc:
                 raise BackendError(f"{self.path}: read failed ({exc})") from exc
@@ -573,38 +664,42 @@ class SQLiteBackend(Backend):
     def _scan(self, lo: int, hi: int, batch_size: int) -> Iterator[Records]:
         if lo >= hi:
             return
-        # Keyset pagination on the primary key (hs, key): each batch resumes after the last.
-        last: tuple[int, bytes] | None = None
+        # Keyset pagination on hs (the rowid: one row per hash in ``records``). The
+        # overflow rows of the hashes a batch covers are merged in, in (hs, key) order.
+        start = _signed(lo)  # inclusive lower bound on hs
         top = _signed(hi - 1)  # inclusive upper bound on hs
+        cols = "key, value, epoch, seq, hs"
         while True:
             with self._lock:
                 db = self._conn()
                 try:
-                    if last is None:
-                        rows = db.execute(
-                            "SELECT key, value, epoch, seq, hs FROM records "
-                            "WHERE hs >= ? AND hs <= ? ORDER BY hs, key LIMIT ?",
-                            (_signed(lo), top, batch_size),
+                    rows = db.execute(
+                        f"SELECT {cols} FROM records WHERE hs >= ? AND hs <= ? "
+                        "ORDER BY hs LIMIT ?",
+                        (start, top, batch_size),
+                    ).fetchall()
+                    full = len(rows) == batch_size
+                    upto = rows[-1][4] if full else top
+                    if self._has_overflow(db):
+                        more = db.execute(
+                            f"SELECT {cols} FROM records_x WHERE hs >= ? AND hs <= ?",
+                            (start, upto),
                         ).fetchall()
-                    else:
-                        rows = db.execute(
-                            "SELECT key, value, epoch, seq, hs FROM records "
-                            "WHERE (hs, key) > (?, ?) AND hs <= ? ORDER BY hs, key LIMIT ?",
-                            (last[0], last[1], top, batch_size),
-                        ).fetchall()
+                        if more:
+                            rows = sorted(rows + more, key=lambda r: (r[4], bytes(r[0])))
                 except sqlite3.Error as exc:
                     raise BackendError(f"{self.path}: scan failed ({exc})") from exc
-            if not rows:
+            for i in range(0, len(rows), batch_size):
+                part = rows[i : i + batch_size]
+                yield Records(
+                    [bytes(r[0]) for r in part],
+                    [None if r[1] is None else bytes(r[1]) for r in part],
+                    np.array([r[2] for r in part], dtype=np.int64),
+                    np.array([r[3] for r in part], dtype=np.int64),
+                )
+            if not full or upto == top:
                 return
-            last = (rows[-1][4], bytes(rows[-1][0]))
-            yield Records(
-                [bytes(r[0]) for r in rows],
-                [None if r[1] is None else bytes(r[1]) for r in rows],
-                np.array([r[2] for r in rows], dtype=np.int64),
-                np.array([r[3] for r in rows], dtype=np.int64),
-            )
-            if len(rows) < batch_size:
-                return
+            start = upto + 1  # upto < top <= 2**63 - 1
 
     def _digests(self) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
@@ -630,7 +725,9 @@ class SQLiteBackend(Backend):
 
     def count(self) -> int:
         with self._lock:
-            return int(self._conn().execute("SELECT COUNT(*) FROM records").fetchone()[0])
+            return int(self._conn().execute(
+                "SELECT (SELECT COUNT(*) FROM records) + (SELECT COUNT(*) FROM records_x)"
+            ).fetchone()[0])
 
     def close(self) -> None:
         with self._lock:

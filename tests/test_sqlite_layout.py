@@ -1,0 +1,180 @@
+"""SQLiteBackend's schema-4 layout: one row per key hash in ``records`` (the hash is the
+rowid), any other key of a taken hash in ``records_x``.
+
+Real 64-bit collisions cannot be produced on demand, so the "collisions" variants squeeze
+the key hash (as tests/test_memory_backend.py does) to 16 or 512 values: most or some keys
+then share a hash, and the overflow table carries real traffic. Every variant is checked
+against the one-record-at-a-time model of last-writer-wins: write counts, scans (order,
+batch sizes), reads, counts and range digests, also after the file is reopened and after
+an older layout is migrated.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ringguard.backends import Records, SQLiteBackend
+from ringguard.backends import base as backends_base
+from ringguard.backends import memory as memory_mod
+from ringguard.backends import sqlite as sqlite_mod
+from ringguard.backends.base import DIGEST_BITS, HASH_SPACE, digests_of, record_digests
+from test_memory_backend import Model, _check_same, _random_batch
+
+
+def _squeezed(bits: int) -> Callable[[Any], np.ndarray]:
+    """The real key hash with only its top ``bits`` bits kept."""
+    real = backends_base.key_hashes
+    mask = np.uint64(((1 << bits) - 1) << (64 - bits))
+
+    def h(keys: Any) -> np.ndarray:
+        return np.asarray(real(keys), dtype=np.uint64) & mask
+
+    return h
+
+
+@pytest.fixture(params=["plain", "collisions-16", "collisions-512"])
+def variant(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param != "plain":
+        fake = _squeezed(4 if request.param == "collisions-16" else 9)
+        for mod in (backends_base, sqlite_mod, memory_mod):
+            monkeypatch.setattr(mod, "key_hashes", fake)
+    return str(request.param)
+
+
+def _overflow_rows(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT COUNT(*) FROM records_x").fetchone()[0])
+
+
+def test_random_batches_match_the_model(tmp_path: Path, variant: str) -> None:
+    """Expected: after each of 120 random batches (keys repeated within a batch, ties,
+    tombstones) the write count equals the model's; now and then, and after a reopen,
+    scans, reads, count and digests equal the model's. With squeezed hashes the overflow
+    table is really used; without, it stays empty."""
+    rng = np.random.default_rng(31)
+    path = tmp_path / "n.db"
+    b, model = SQLiteBackend(path), Model()
+    for i in range(120):
+        recs = _random_batch(rng, 300)
+        assert b.write(recs) == model.write(recs), i
+        if i % 30 == 29:
+            _check_same(b, model, rng, odd_keys=False)  # type: ignore[arg-type]
+    b.close()
+    with SQLiteBackend(path) as again:
+        _check_same(again, model, rng, odd_keys=False)  # type: ignore[arg-type]
+    x = _overflow_rows(path)
+    assert (x == 0) if variant == "plain" else (x > 0)
+
+
+def test_scan_range_bounds_order_and_batch_sizes(tmp_path: Path, variant: str) -> None:
+    """Expected: scan_range(lo, hi, batch) yields exactly the records with lo <= hash <
+    hi, in (hash, key) order, in batches of at most ``batch``, for bounds at, between and
+    next to stored hashes and at both ends of the space, even when one hash holds more
+    keys than a batch."""
+    rng = np.random.default_rng(32)
+    b = SQLiteBackend(tmp_path / "s.db")
+    for _ in range(8):
+        b.write(_random_batch(rng, 500))
+    keys = [k for r in b.scan(10_000) for k in r.keys]
+    h = backends_base.key_hashes(keys).astype(object)
+    ordered = sorted(zip(h, keys, strict=True))
+    assert list(zip(h, keys, strict=True)) == ordered
+    cuts = sorted({0, HASH_SPACE, *(int(x) for x in h[::7]), *(int(x) + 1 for x in h[::11]),
+                   *rng.integers(0, 2**63, 5).tolist()})
+    for lo, hi in zip(cuts, cuts[1:], strict=False):
+        for batch in (1, 5, 64):
+            parts = list(b.scan_range(lo, hi, batch))
+            assert all(0 < len(p) <= batch for p in parts)
+            got = [k for p in parts for k in p.keys]
+            assert got == [k for hk, k in ordered if lo <= hk < hi], (lo, hi, batch)
+    assert list(b.scan_range(0, HASH_SPACE, 3))  # the whole space
+    assert list(b.scan_range(7, 7)) == []
+    b.close()
+
+
+_V3_DDL = [
+    "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "CREATE TABLE records (hs INTEGER NOT NULL, key BLOB NOT NULL, value BLOB, "
+    "epoch INTEGER NOT NULL, seq INTEGER NOT NULL, dg INTEGER NOT NULL, PRIMARY KEY (hs, key))",
+    "CREATE TABLE digest_pages (page INTEGER PRIMARY KEY, counts BLOB NOT NULL, "
+    "sums BLOB NOT NULL)",
+    "CREATE TABLE digest_log (id INTEGER PRIMARY KEY, buckets BLOB NOT NULL, "
+    "counts BLOB NOT NULL, sums BLOB NOT NULL)",
+    "INSERT INTO meta VALUES ('schema', 3)",
+    f"INSERT INTO meta VALUES ('digest_bits', {DIGEST_BITS})",
+]
+
+
+def test_a_schema3_file_is_copied_into_the_new_layout(tmp_path: Path, variant: str) -> None:
+    """Expected: a schema-3 file (rowid table plus an (hs, key) primary key index),
+    holding keys that share a hash in the collision variants, opens as schema 4: the
+    same records (first key of a hash in ``records``, the others in ``records_x``),
+    digests recomputed and equal to the model's, later writes applied last-writer-wins."""
+    rng = np.random.default_rng(33)
+    model = Model()
+    for _ in range(6):
+        model.write(_random_batch(rng, 400))
+    ref = model.records()
+    path = tmp_path / "v3.db"
+    db = sqlite3.connect(path)
+    for stmt in _V3_DDL:
+        db.execute(stmt)
+    hs = (backends_base.key_hashes(ref.keys) ^ np.uint64(1 << 63)).view(np.int64).tolist()
+    db.executemany(
+        "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)",
+        zip(hs, ref.keys, ref.values, ref.epochs.tolist(), ref.seqs.tolist(),
+            record_digests(ref).view(np.int64).tolist(), strict=True),
+    )
+    db.commit()
+    db.close()
+    with SQLiteBackend(path) as b:
+        _check_same(b, model, rng, odd_keys=False)  # type: ignore[arg-type]
+        more = _random_batch(rng, 400)
+        assert b.write(more) == model.write(more)
+        _check_same(b, model, rng, odd_keys=False)  # type: ignore[arg-type]
+    db = sqlite3.connect(path)
+    meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
+    pk = [r[1] for r in db.execute("PRAGMA table_info(records)") if r[5]]
+    names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    slots = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+    db.close()
+    assert meta["schema"] == 4 and pk == ["hs"] and "records_old" not in names
+    # one slot per distinct hash among the copied keys (plus the new keys' hashes)
+    copied = set(hs)
+    added = set((backends_base.key_hashes(more.keys) ^ np.uint64(1 << 63)).view(np.int64)
+                .tolist())
+    assert slots == len(copied | added)
+    assert _overflow_rows(path) == len(model.data) - slots
+    assert (slots == len(model.data)) == (variant == "plain")
+
+
+def test_digests_of_colliding_keys_stay_exact_across_overwrites(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Expected: with every key on one hash (the slot holder and the rest in
+    ``records_x``), overwrites, tombstones and stale versions keep the incremental
+    digests equal to a recomputation, and each key reads back its own latest value."""
+    fake = _squeezed(0)  # one hash value for every key
+    for mod in (backends_base, sqlite_mod, memory_mod):
+        monkeypatch.setattr(mod, "key_hashes", fake)
+    keys = [b"a", b"b", b"c", b"d"]
+    with SQLiteBackend(tmp_path / "one.db") as b:
+        assert b.write(Records.build(keys, [b"1"] * 4, 1, 1)) == 4
+        assert b.write(Records.build(keys[::-1], [b"2", None, b"2", b"2"], 1, 2)) == 4
+        assert b.write(Records.build([b"c"], [b"old"], 1, 1)) == 0  # stale
+        got = b.read(keys + [b"e"])
+        assert got.values == [b"2", b"2", None, b"2", None]
+        assert got.seqs.tolist() == [2, 2, 2, 2, -1]
+        assert b.count() == 4
+        for bits in (0, DIGEST_BITS):
+            c, s = b.range_digests(bits)
+            rc, rs = digests_of(b.scan(), bits)
+            np.testing.assert_array_equal(c, rc)
+            np.testing.assert_array_equal(s, rs)
+    assert _overflow_rows(tmp_path / "one.db") == 3
