@@ -531,7 +531,7 @@ class SQLiteBackend(Backend):
         upd, ins, ovf = plan[4:]
 
         def cols(idx: np.ndarray) -> tuple[list[Any], ...]:
-            if len(idx) == n:  # every record (idx is ascending and unique)
+            if len(idx) == n and bool((idx == np.arange(n)).all()):  # every record, in order
                 return hsl, keys, values, ep, sq, dgl
             pick = idx.tolist()
             return tuple([c[i] for i in pick] for c in (hsl, keys, values, ep, sq, dgl))
@@ -540,7 +540,10 @@ class SQLiteBackend(Backend):
             h, _, v, e, s, d = cols(upd)
             db.executemany(_UPDATE, zip(v, e, s, d, h, strict=True))
         if len(ins):
-            db.executemany(_INSERT, zip(*cols(ins), strict=True))
+            # New rows in rowid order: each B-tree page is visited once, in sequence (a
+            # node being filled or rebuilt inserts far more rows than its cache holds).
+            h = np.asarray(hsl)[ins] if len(ins) < n else np.asarray(hsl)
+            db.executemany(_INSERT, zip(*cols(ins[np.argsort(h, kind="stable")]), strict=True))
         if len(ovf):
             db.executemany(_UPSERT_X, zip(*cols(ovf), strict=True))
 
