@@ -693,12 +693,10 @@ class SQLiteBackend(Backend):
                 except sqlite3.Error as exc:
                     raise BackendError(f"{self.path}: scan failed ({exc})") from exc
             for i in range(0, len(rows), batch_size):
-                part = rows[i : i + batch_size]
+                # Columns by one transposition (BLOBs come back as bytes already).
+                k, v, e, s, _ = zip(*rows[i : i + batch_size], strict=True)
                 yield Records(
-                    [bytes(r[0]) for r in part],
-                    [None if r[1] is None else bytes(r[1]) for r in part],
-                    np.array([r[2] for r in part], dtype=np.int64),
-                    np.array([r[3] for r in part], dtype=np.int64),
+                    list(k), list(v), np.array(e, dtype=np.int64), np.array(s, dtype=np.int64)
                 )
             if not full or upto == top:
                 return
