@@ -178,3 +178,36 @@ def test_digests_of_colliding_keys_stay_exact_across_overwrites(
             np.testing.assert_array_equal(c, rc)
             np.testing.assert_array_equal(s, rs)
     assert _overflow_rows(tmp_path / "one.db") == 3
+
+
+def test_scan_ranges_equals_scan_range_per_interval(tmp_path: Path, variant: str) -> None:
+    """Expected: scan_ranges over random ascending disjoint intervals (empty ones, ones
+    sharing an end, the top of the space) yields, in batches of at most ``batch``, the
+    records scan_range yields for each interval, in order, each tagged with its
+    interval's index; overlapping or descending intervals are refused when the call is
+    made."""
+    rng = np.random.default_rng(34)
+    b = SQLiteBackend(tmp_path / "m.db")
+    for _ in range(6):
+        b.write(_random_batch(rng, 500))
+    for trial in range(20):
+        cuts = np.sort(rng.integers(0, 2**64, int(rng.integers(2, 40)), dtype=np.uint64))
+        bounds = sorted({0, *(int(c) for c in cuts), HASH_SPACE})
+        ivs = [(a, z) for a, z in zip(bounds, bounds[1:], strict=False) if rng.random() < 0.6]
+        if trial % 5 == 0:
+            ivs.append((HASH_SPACE, HASH_SPACE))  # empty, at the top
+        batch = int(rng.integers(1, 80))
+        got: list[tuple[int, bytes]] = []
+        for recs, which in b.scan_ranges(ivs, batch):
+            assert 0 < len(recs) <= batch and len(which) == len(recs)
+            assert which.dtype == np.int64
+            got += list(zip(which.tolist(), recs.keys, strict=True))
+        want = [(j, k) for j, (lo, hi) in enumerate(ivs)
+                for r in b.scan_range(lo, hi, 1000) for k in r.keys]
+        assert got == want, trial
+    with pytest.raises(ValueError, match=r"intervals\[1\]"):
+        b.scan_ranges([(10, 20), (15, 30)])
+    with pytest.raises(ValueError, match="lo"):
+        b.scan_ranges([(5, 1)])
+    assert list(b.scan_ranges([])) == []
+    b.close()

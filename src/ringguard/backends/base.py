@@ -258,6 +258,18 @@ def check_range(lo: int, hi: int) -> tuple[int, int]:
     return lo, hi
 
 
+def check_intervals(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Validate key-hash intervals for a many-interval scan: each as :func:`check_range`,
+    ascending and disjoint."""
+    ivs = [check_range(lo, hi) for lo, hi in intervals]
+    for i in range(1, len(ivs)):
+        if ivs[i][0] < ivs[i - 1][1]:
+            raise ValueError(
+                f"intervals[{i}]: starts at {ivs[i][0]}, before the end of intervals"
+                f"[{i - 1}] ({ivs[i - 1][1]}); intervals must be ascending and disjoint")
+    return ivs
+
+
 def check_batch_size(batch_size: int) -> int:
     """Validate a scan batch size (a positive int)."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):

@@ -64,6 +64,7 @@ from .base import (
     Records,
     StaleEpochError,
     check_batch_size,
+    check_intervals,
     check_range,
     key_hashes,
 )
@@ -142,6 +143,13 @@ def _signed_hashes(keys: Sequence[bytes]) -> np.ndarray:
 def _signed(h: int) -> int:
     """The stored ``hs`` of an unsigned hash bound ``h`` in ``[0, 2**64)``."""
     return h - 2**63
+
+
+def _records(rows: list[Row]) -> Records:
+    """Records from fetched ``(key, value, epoch, seq, ...)`` rows, by one transposition
+    (BLOBs come back as bytes already)."""
+    k, v, e, s = list(zip(*rows, strict=True))[:4]
+    return Records(list(k), list(v), np.array(e, dtype=np.int64), np.array(s, dtype=np.int64))
 
 
 def _buckets(hs: np.ndarray) -> np.ndarray:
@@ -486,7 +494,7 @@ class SQLiteBackend(Backend):
                     if look and self._has_overflow(db) else []
                 )
                 plan = self._plan(records, hs, main, over)
-                self._apply(db, records, hsl, plan)
+                self._apply(db, records, hs, hsl, plan)
                 win, applied, old_dg, new = plan[:4]
                 delta = None
                 if len(win):
@@ -519,7 +527,7 @@ class SQLiteBackend(Backend):
 
     @staticmethod
     def _apply(
-        db: sqlite3.Connection, records: Records, hsl: list[int], plan: Plan
+        db: sqlite3.Connection, records: Records, hs: np.ndarray, hsl: list[int], plan: Plan
     ) -> None:
         """Run the statements of a :meth:`_plan`: UPDATE the winners that hold their
         hash's slot, INSERT the new keys that take a free slot, upsert the rest into
@@ -542,8 +550,8 @@ class SQLiteBackend(Backend):
         if len(ins):
             # New rows in rowid order: each B-tree page is visited once, in sequence (a
             # node being filled or rebuilt inserts far more rows than its cache holds).
-            h = np.asarray(hsl)[ins] if len(ins) < n else np.asarray(hsl)
-            db.executemany(_INSERT, zip(*cols(ins[np.argsort(h, kind="stable")]), strict=True))
+            order = np.argsort(hs[ins], kind="stable")
+            db.executemany(_INSERT, zip(*cols(ins[order]), strict=True))
         if len(ovf):
             db.executemany(_UPSERT_X, zip(*cols(ovf), strict=True))
 
@@ -662,45 +670,65 @@ class SQLiteBackend(Backend):
         batch_size = check_batch_size(batch_size)
         with self._lock:
             self._conn()
-        return self._scan(lo, hi, batch_size)
+        return (_records(rows) for rows, _ in self._scan([(lo, hi)], batch_size))
 
-    def _scan(self, lo: int, hi: int, batch_size: int) -> Iterator[Records]:
-        if lo >= hi:
-            return
-        # Keyset pagination on hs (the rowid: one row per hash in ``records``). The
-        # overflow rows of the hashes a batch covers are merged in, in (hs, key) order.
-        start = _signed(lo)  # inclusive lower bound on hs
-        top = _signed(hi - 1)  # inclusive upper bound on hs
+    def scan_ranges(
+        self, intervals: Sequence[tuple[int, int]], batch_size: int = 10_000
+    ) -> Iterator[tuple[Records, np.ndarray]]:
+        """:meth:`scan_range` of many intervals in one call (an incremental backup reads
+        thousands of small ones): the records of every ``lo <= h < hi``, ascending, in
+        batches of at most ``batch_size``, each with the index of the interval of every
+        record (int64). ``intervals`` must be ascending and disjoint (checked when the
+        call is made)."""
+        ivs = check_intervals(intervals)
+        batch_size = check_batch_size(batch_size)
+        with self._lock:
+            self._conn()
+        return (
+            (_records(rows), np.array(which, dtype=np.int64))
+            for rows, which in self._scan(ivs, batch_size)
+        )
+
+    def _scan(
+        self, ivs: list[tuple[int, int]], batch_size: int
+    ) -> Iterator[tuple[list[Row], list[int]]]:
+        """Rows ``(key, value, epoch, seq, hs)`` of the intervals ``ivs`` (ascending,
+        disjoint), in (hs, key) order, in lists of at most ``batch_size``, each with the
+        index in ``ivs`` of every row. The lock is held for one query at a time."""
         cols = "key, value, epoch, seq, hs"
-        while True:
-            with self._lock:
-                db = self._conn()
-                try:
-                    rows = db.execute(
-                        f"SELECT {cols} FROM records WHERE hs >= ? AND hs <= ? "
-                        "ORDER BY hs LIMIT ?",
-                        (start, top, batch_size),
-                    ).fetchall()
-                    full = len(rows) == batch_size
-                    upto = rows[-1][4] if full else top
-                    if self._has_overflow(db):
-                        more = db.execute(
-                            f"SELECT {cols} FROM records_x WHERE hs >= ? AND hs <= ?",
-                            (start, upto),
-                        ).fetchall()
-                        if more:
-                            rows = sorted(rows + more, key=lambda r: (r[4], bytes(r[0])))
-                except sqlite3.Error as exc:
-                    raise BackendError(f"{self.path}: scan failed ({exc})") from exc
-            for i in range(0, len(rows), batch_size):
-                # Columns by one transposition (BLOBs come back as bytes already).
-                k, v, e, s, _ = zip(*rows[i : i + batch_size], strict=True)
-                yield Records(
-                    list(k), list(v), np.array(e, dtype=np.int64), np.array(s, dtype=np.int64)
-                )
-            if not full or upto == top:
-                return
-            start = upto + 1  # upto < top <= 2**63 - 1
+        q_main = f"SELECT {cols} FROM records WHERE hs >= ? AND hs <= ? ORDER BY hs LIMIT ?"
+        q_over = f"SELECT {cols} FROM records_x WHERE hs >= ? AND hs <= ?"
+        out: list[Row] = []
+        which: list[int] = []
+        for j, (lo, hi) in enumerate(ivs):
+            if lo >= hi:
+                continue
+            # Keyset pagination on hs (the rowid: one row per hash in ``records``); the
+            # overflow rows of the hashes a page covers are merged in, in (hs, key) order.
+            start, top = _signed(lo), _signed(hi - 1)  # inclusive bounds on hs
+            while True:
+                with self._lock:
+                    db = self._conn()
+                    try:
+                        rows = db.execute(q_main, (start, top, batch_size)).fetchall()
+                        full = len(rows) == batch_size
+                        upto = rows[-1][4] if full else top
+                        if self._has_overflow(db):
+                            more = db.execute(q_over, (start, upto)).fetchall()
+                            if more:
+                                rows = sorted(rows + more, key=lambda r: (r[4], bytes(r[0])))
+                    except sqlite3.Error as exc:
+                        raise BackendError(f"{self.path}: scan failed ({exc})") from exc
+                out += rows
+                which += [j] * len(rows)
+                while len(out) >= batch_size:
+                    yield out[:batch_size], which[:batch_size]
+                    del out[:batch_size], which[:batch_size]
+                if not full or upto == top:
+                    break
+                start = upto + 1  # upto < top <= 2**63 - 1
+        if out:
+            yield out, which
 
     def _digests(self) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
