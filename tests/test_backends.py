@@ -123,6 +123,45 @@ def test_record_digest_matches_the_documented_encoding(tomb: float) -> None:
     assert record_digests(Records.build([], [], 0, 0)).shape == (0,)
 
 
+def test_record_digests_compiled_and_pure_cores_agree_with_the_encoding() -> None:
+    """Expected: both cores' record_digests equal the documented encoding hashed by the
+    ``xxhash`` package, for empty, short and large (buffer-growing) keys and values and
+    extreme versions; a non-bytes key or value, a negative version or mismatched lengths
+    raise naming the first offending record."""
+    xxhash = pytest.importorskip("xxhash")
+    from ringguard import _pycore
+
+    cores = [_pycore]
+    try:
+        from ringguard import _core
+        cores.append(_core)
+    except ImportError:  # a pure-Python install
+        pass
+    rng = np.random.default_rng(9)
+    keys = [b"", b"k", rng.bytes(300), rng.bytes(5000), b"x" * 70_000]
+    vals: list[bytes | None] = [b"", None, rng.bytes(10_000), b"v", rng.bytes(200_000)]
+    ep = np.array([0, 2**63 - 1, 5, 1, 2**40], dtype=np.int64)
+    sq = np.array([2**63 - 1, 0, 7, 2**32, 3], dtype=np.int64)
+    want = [  # the encoding of the module docstring, hashed by the xxhash package
+        xxhash.xxh64_intdigest(
+            struct.pack("<QQBI", e, s, v is None, len(k)) + k + (v or b""), seed=0)
+        for k, v, e, s in zip(keys, vals, ep.tolist(), sq.tolist(), strict=True)
+    ]
+    for core in cores:
+        out = np.empty(len(keys), dtype=np.uint64)
+        core.record_digests(keys, vals, ep, sq, out)
+        assert out.tolist() == want, core.__name__
+        with pytest.raises(TypeError, match=r"keys\[1\]"):
+            core.record_digests([b"a", "b"], [b"", b""], ep[:2], sq[:2], out[:2])
+        with pytest.raises(TypeError, match=r"values\[0\]"):
+            core.record_digests([b"a"], [bytearray(b"x")], ep[:1], sq[:1], out[:1])
+        with pytest.raises(ValueError, match=r"records\[1\]"):
+            core.record_digests([b"a", b"b"], [b"", b""], np.array([1, -1]), sq[:2], out[:2])
+        with pytest.raises(ValueError, match="2 keys but 1 values"):
+            core.record_digests([b"a", b"b"], [b""], ep[:2], sq[:2], out[:2])
+    assert record_digests(Records(keys, vals, ep, sq)).tolist() == want
+
+
 def test_key_hash_is_xxh64_seed0_of_the_key() -> None:
     keys = [b"", b"a", b"order:1", bytes(range(256))]
     assert key_hashes(keys).tolist() == [ref_xxh64(k, 0) for k in keys]

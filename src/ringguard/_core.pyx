@@ -15,6 +15,7 @@ from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_GET_SIZE
 from cpython.long cimport PyLong_AsUnsignedLongLong, PyLong_Check
 from cpython.bool cimport PyBool_Check
+from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.unicode cimport PyUnicode_Check
 
 
@@ -117,6 +118,57 @@ def xxh64(const uint8_t[::1] data not None, uint64_t seed=0):
     with nogil:
         h = rg_xxh64(&data[0] if data.shape[0] else _EMPTY, <uint64_t>data.shape[0], seed)
     return h
+
+
+def record_digests(list keys not None, list values not None,
+                   const int64_t[::1] epochs not None, const int64_t[::1] seqs not None,
+                   uint64_t[::1] out not None):
+    """XXH64 (seed 0) of each record's canonical encoding (``backends.base``): epoch and
+    seq as 8-byte little-endian, a tombstone byte, the key length as 4 bytes, the key, the
+    value. Keys must be bytes, values bytes or None, versions >= 0; each record is
+    encoded into one reused buffer and hashed there (no per-record Python objects)."""
+    cdef Py_ssize_t n = len(keys), i, klen, vlen, need, cap = 4096
+    cdef object k, v
+    cdef int64_t e, q
+    cdef uint8_t *buf
+    cdef bytearray store
+    cdef int b
+    if len(values) != n or epochs.shape[0] != n or seqs.shape[0] != n:
+        raise ValueError(f"record_digests: {n} keys but {len(values)} values, "
+                         f"{epochs.shape[0]} epochs, {seqs.shape[0]} seqs")
+    _check_out(n, out.shape[0])
+    store = bytearray(cap)
+    buf = <uint8_t *>PyByteArray_AS_STRING(store)
+    for i in range(n):
+        k = keys[i]
+        v = values[i]
+        if not PyBytes_Check(k):
+            raise TypeError(f"keys[{i}]: expected bytes, got {type(k).__name__}")
+        if v is not None and not PyBytes_Check(v):
+            raise TypeError(f"values[{i}]: expected bytes or None, got {type(v).__name__}")
+        e = epochs[i]
+        q = seqs[i]
+        if e < 0 or q < 0:
+            raise ValueError(f"records[{i}]: versions must be >= 0, got ({e}, {q})")
+        klen = PyBytes_GET_SIZE(k)
+        if klen > 0xFFFFFFFF:
+            raise ValueError(f"keys[{i}]: longer than 2**32 - 1 bytes")
+        vlen = 0 if v is None else PyBytes_GET_SIZE(v)
+        need = 21 + klen + vlen
+        if need > cap:
+            cap = need + need // 2
+            store = bytearray(cap)
+            buf = <uint8_t *>PyByteArray_AS_STRING(store)
+        for b in range(8):
+            buf[b] = <uint8_t>((<uint64_t>e >> (8 * b)) & 0xFF)
+            buf[8 + b] = <uint8_t>((<uint64_t>q >> (8 * b)) & 0xFF)
+        buf[16] = 1 if v is None else 0
+        for b in range(4):
+            buf[17 + b] = <uint8_t>((<uint64_t>klen >> (8 * b)) & 0xFF)
+        memcpy(buf + 21, PyBytes_AS_STRING(k), klen)
+        if vlen:
+            memcpy(buf + 21 + klen, PyBytes_AS_STRING(v), vlen)
+        out[i] = rg_xxh64(buf, <uint64_t>need, 0)
 
 
 def md5(const uint8_t[::1] data not None):

@@ -25,6 +25,29 @@ def xxh64(data: Any, seed: int = 0) -> int:
     return _xxh64(bytes(data), seed)
 
 
+def record_digests(keys: list[Any], values: list[Any], epochs: Any, seqs: Any,
+                   out: np.ndarray) -> None:
+    """XXH64 (seed 0) of each record's canonical encoding (``backends.base``)."""
+    n = len(keys)
+    if len(values) != n or len(epochs) != n or len(seqs) != n:
+        raise ValueError(f"record_digests: {n} keys but {len(values)} values, "
+                         f"{len(epochs)} epochs, {len(seqs)} seqs")
+    _check_out(n, len(out))
+    for i, (k, v, e, q) in enumerate(zip(keys, values, np.asarray(epochs).tolist(),
+                                          np.asarray(seqs).tolist(), strict=True)):
+        if not isinstance(k, bytes):
+            raise TypeError(f"keys[{i}]: expected bytes, got {type(k).__name__}")
+        if v is not None and not isinstance(v, bytes):
+            raise TypeError(f"values[{i}]: expected bytes or None, got {type(v).__name__}")
+        if e < 0 or q < 0:
+            raise ValueError(f"records[{i}]: versions must be >= 0, got ({e}, {q})")
+        if len(k) > 0xFFFFFFFF:
+            raise ValueError(f"keys[{i}]: longer than 2**32 - 1 bytes")
+        head = e.to_bytes(8, "little") + q.to_bytes(8, "little") + (b"\x01" if v is None
+                                                                    else b"\x00")
+        out[i] = _xxh64(head + len(k).to_bytes(4, "little") + k + (v or b""), 0)
+
+
 def md5(data: Any) -> bytes:
     """MD5 digest of a bytes-like object."""
     return hashlib.md5(bytes(data)).digest()

@@ -37,17 +37,15 @@ costs O(ranges), never a scan; a write that loses last-writer-wins changes nothi
 from __future__ import annotations
 
 import abc
-import itertools
 import operator
-import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .._backend import core
 from ..placement.hashing import key_hashes as _key_hashes
-from ..placement.hashing import key_hashes_buffer
 
 __all__ = [
     "DIGEST_BITS",
@@ -65,17 +63,10 @@ __all__ = [
 
 MAX_KEY_BYTES = 64 * 1024
 MAX_VALUE_BYTES = 512 * 1024 * 1024
-_DIGEST_SLICE = 64 * 1024  # bytes of canonical encoding hashed per buffer
 #: Resolution at which backends keep range digests: ``2**DIGEST_BITS`` ranges.
 DIGEST_BITS = 18
 #: Size of the key-hash space: ranges are ``lo <= h < hi`` with ``0 <= lo < hi <= HASH_SPACE``.
 HASH_SPACE = 2**64
-
-# The fixed part of the canonical record encoding (see the module docstring).
-_HEADER = np.dtype([("epoch", "<u8"), ("seq", "<u8"), ("tomb", "u1"), ("klen", "<u4")])
-assert _HEADER.itemsize == 21
-_HEADER_BYTES = struct.Struct("21s")
-_FIRST = operator.itemgetter(0)
 
 
 class BackendError(Exception):
@@ -199,37 +190,16 @@ def record_digests(records: Records) -> np.ndarray:
     (dtype('uint64'), True)
     """
     n = len(records)
-    if n == 0:
-        return np.empty(0, dtype=np.uint64)
-    hdr = np.empty(n, dtype=_HEADER)
-    hdr["epoch"] = records.epochs
-    hdr["seq"] = records.seqs
-    if None in records.values:
-        vals = [b"" if v is None else v for v in records.values]
-        hdr["tomb"] = [v is None for v in records.values]
-    else:  # no tombstone: one C-level scan instead of two Python loops
-        vals = records.values  # type: ignore[assignment]
-        hdr["tomb"] = 0
-    klen = np.fromiter(map(len, records.keys), dtype=np.int64, count=n)
-    hdr["klen"] = klen
-    hb = hdr.tobytes()
-    w = _HEADER.itemsize
-    pieces: list[bytes] = [b""] * (3 * n)
-    pieces[0::3] = list(map(_FIRST, _HEADER_BYTES.iter_unpack(hb)))  # n 21-byte headers
-    pieces[1::3] = records.keys
-    pieces[2::3] = vals
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(klen + np.fromiter(map(len, vals), dtype=np.int64, count=n) + w, out=offsets[1:])
-    # Encoded in slices of about _DIGEST_SLICE bytes: one buffer for a whole large batch
-    # would be a fresh multi-megabyte allocation (page faults) on every call.
     out = np.empty(n, dtype=np.uint64)
-    ends = np.searchsorted(offsets, np.arange(1, offsets[-1] // _DIGEST_SLICE + 1) * _DIGEST_SLICE)
-    cuts = [0, *np.unique(np.clip(ends, 1, n)).tolist()]
-    if cuts[-1] != n:
-        cuts.append(n)
-    for lo, hi in itertools.pairwise(cuts):
-        data = np.frombuffer(b"".join(pieces[3 * lo : 3 * hi]), dtype=np.uint8)
-        out[lo:hi] = key_hashes_buffer(data, offsets[lo : hi + 1] - offsets[lo])
+    if n:
+        keys, values = records.keys, records.values
+        core.record_digests(
+            keys if type(keys) is list else list(keys),
+            values if type(values) is list else list(values),
+            np.ascontiguousarray(records.epochs, dtype=np.int64),
+            np.ascontiguousarray(records.seqs, dtype=np.int64),
+            out,
+        )
     return out
 
 
