@@ -694,39 +694,51 @@ class SQLiteBackend(Backend):
     ) -> Iterator[tuple[list[Row], list[int]]]:
         """Rows ``(key, value, epoch, seq, hs)`` of the intervals ``ivs`` (ascending,
         disjoint), in (hs, key) order, in lists of at most ``batch_size``, each with the
-        index in ``ivs`` of every row. The lock is held for one query at a time."""
+        index in ``ivs`` of every row. The lock is never held across a ``yield``."""
         cols = "key, value, epoch, seq, hs"
         q_main = f"SELECT {cols} FROM records WHERE hs >= ? AND hs <= ? ORDER BY hs LIMIT ?"
         q_over = f"SELECT {cols} FROM records_x WHERE hs >= ? AND hs <= ?"
         out: list[Row] = []
         which: list[int] = []
-        for j, (lo, hi) in enumerate(ivs):
-            if lo >= hi:
-                continue
-            # Keyset pagination on hs (the rowid: one row per hash in ``records``); the
-            # overflow rows of the hashes a page covers are merged in, in (hs, key) order.
-            start, top = _signed(lo), _signed(hi - 1)  # inclusive bounds on hs
-            while True:
-                with self._lock:
-                    db = self._conn()
-                    try:
+        j = 0  # the interval being read
+        start: int | None = None  # where its next page starts (inclusive hs), None: at lo
+        while j < len(ivs):
+            # One lock hold reads intervals until a batch is full (an incremental backup's
+            # thousands of small intervals cost a query each, not a lock, a file check and
+            # an overflow probe each).
+            with self._lock:
+                db = self._conn()
+                try:
+                    over = self._has_overflow(db)
+                    while j < len(ivs) and len(out) < batch_size:
+                        lo, hi = ivs[j]
+                        if lo >= hi:
+                            j, start = j + 1, None
+                            continue
+                        top = _signed(hi - 1)  # inclusive upper bound on hs
+                        if start is None:
+                            start = _signed(lo)
+                        # Keyset pagination on hs (the rowid: one row per hash in
+                        # ``records``); the overflow rows of the hashes a page covers are
+                        # merged in, in (hs, key) order.
                         rows = db.execute(q_main, (start, top, batch_size)).fetchall()
                         full = len(rows) == batch_size
                         upto = rows[-1][4] if full else top
-                        if self._has_overflow(db):
+                        if over:
                             more = db.execute(q_over, (start, upto)).fetchall()
                             if more:
                                 rows = sorted(rows + more, key=lambda r: (r[4], bytes(r[0])))
-                    except sqlite3.Error as exc:
-                        raise BackendError(f"{self.path}: scan failed ({exc})") from exc
-                out += rows
-                which += [j] * len(rows)
-                while len(out) >= batch_size:
-                    yield out[:batch_size], which[:batch_size]
-                    del out[:batch_size], which[:batch_size]
-                if not full or upto == top:
-                    break
-                start = upto + 1  # upto < top <= 2**63 - 1
+                        out += rows
+                        which += [j] * len(rows)
+                        if not full or upto == top:
+                            j, start = j + 1, None
+                        else:
+                            start = upto + 1  # upto < top <= 2**63 - 1
+                except sqlite3.Error as exc:
+                    raise BackendError(f"{self.path}: scan failed ({exc})") from exc
+            while len(out) >= batch_size:
+                yield out[:batch_size], which[:batch_size]
+                del out[:batch_size], which[:batch_size]
         if out:
             yield out, which
 
