@@ -162,6 +162,61 @@ def test_record_digests_compiled_and_pure_cores_agree_with_the_encoding() -> Non
     assert record_digests(Records(keys, vals, ep, sq)).tolist() == want
 
 
+def test_record_digests_columns_equal_the_list_form_and_check_bounds() -> None:
+    """Expected: the columnar kernel (keys back to back, then values back to back, as a
+    backup chunk stores them) gives each core's list-form digests for random records with
+    tombstones and empty keys; bounds outside the buffer, decreasing bounds, a tombstone
+    with a value, a negative version and mismatched lengths raise naming the record."""
+    from ringguard import _pycore
+
+    cores = [_pycore]
+    try:
+        from ringguard import _core
+        cores.append(_core)
+    except ImportError:  # a pure-Python install
+        pass
+    rng = np.random.default_rng(10)
+    n = 300
+    keys = [rng.bytes(int(rng.integers(0, 30))) for _ in range(n)]
+    vals: list[bytes | None] = [
+        None if rng.random() < 0.2 else rng.bytes(int(rng.integers(0, 600))) for _ in range(n)]
+    ep = rng.integers(0, 2**63, n, dtype=np.int64)
+    sq = rng.integers(0, 2**63, n, dtype=np.int64)
+    kb = b"".join(keys)
+    data = np.frombuffer(kb + b"".join(v or b"" for v in vals), dtype=np.uint8)
+    koff = np.concatenate(([0], np.cumsum([len(k) for k in keys]))).astype(np.int64)
+    voff = len(kb) + np.concatenate(([0], np.cumsum([len(v or b"") for v in vals])))
+    tomb = np.array([v is None for v in vals], dtype=np.uint8)
+    want = np.empty(n, dtype=np.uint64)
+    _pycore.record_digests(keys, vals, ep, sq, want)
+    for core in cores:
+        out = np.empty(n, dtype=np.uint64)
+        core.record_digests_columns(data, koff, voff, tomb, ep, sq, out)
+        np.testing.assert_array_equal(out, want, err_msg=core.__name__)
+        bad = voff.copy()
+        bad[-1] = len(data) + 1
+        with pytest.raises(ValueError, match=rf"values\[{n - 1}\]"):
+            core.record_digests_columns(data, koff, bad, tomb, ep, sq, out)
+        bad = koff.copy()
+        bad[5] = bad[6] + 1
+        with pytest.raises(ValueError, match=r"keys\[5\]"):
+            core.record_digests_columns(data, bad, voff, tomb, ep, sq, out)
+        t = tomb.copy()
+        j = int(np.flatnonzero((tomb == 0) & (np.diff(voff) > 0))[0])
+        t[j] = 1
+        with pytest.raises(ValueError, match=rf"values\[{j}\]: a tombstone with a value"):
+            core.record_digests_columns(data, koff, voff, t, ep, sq, out)
+        e = ep.copy()
+        e[7] = -1
+        with pytest.raises(ValueError, match=r"records\[7\]"):
+            core.record_digests_columns(data, koff, voff, tomb, e, sq, out)
+        with pytest.raises(ValueError, match="records but"):
+            core.record_digests_columns(data, koff, voff, tomb[:-1], ep, sq, out)
+        empty = np.empty(0, dtype=np.uint64)
+        core.record_digests_columns(data[:0], koff[:1], voff[:1], tomb[:0], ep[:0], sq[:0],
+                                    empty)
+
+
 def test_key_hash_is_xxh64_seed0_of_the_key() -> None:
     keys = [b"", b"a", b"order:1", bytes(range(256))]
     assert key_hashes(keys).tolist() == [ref_xxh64(k, 0) for k in keys]

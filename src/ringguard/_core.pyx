@@ -27,6 +27,12 @@ cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
 
 
+cdef extern from "rg_records.h" nogil:
+    void rg_record_digests(const uint8_t *data, const int64_t *koff, const int64_t *voff,
+                           const uint8_t *tomb, const int64_t *epochs, const int64_t *seqs,
+                           int64_t n, uint8_t *scratch, uint64_t *out)
+
+
 cdef extern from "rg_route.h" nogil:
     void rg_route(const int32_t *prefs, int64_t n, int32_t r, const uint8_t *up,
                   int32_t *out_node, int8_t *out_pos)
@@ -169,6 +175,48 @@ def record_digests(list keys not None, list values not None,
         if vlen:
             memcpy(buf + 21 + klen, PyBytes_AS_STRING(v), vlen)
         out[i] = rg_xxh64(buf, <uint64_t>need, 0)
+
+
+def record_digests_columns(const uint8_t[::1] data not None, const int64_t[::1] koff not None,
+                           const int64_t[::1] voff not None, const uint8_t[::1] tomb not None,
+                           const int64_t[::1] epochs not None, const int64_t[::1] seqs not None,
+                           uint64_t[::1] out not None):
+    """:func:`record_digests` of records stored column-wise: key ``i`` is
+    ``data[koff[i]:koff[i + 1]]``, value ``i`` is ``data[voff[i]:voff[i + 1]]`` (empty for
+    a tombstone, ``tomb[i] != 0``). Every bound, version and length is checked before the
+    kernel runs without the GIL."""
+    cdef int64_t n = koff.shape[0] - 1, i, need, big = 0
+    if n < 0 or voff.shape[0] != n + 1:
+        raise ValueError(f"record_digests_columns: koff has {koff.shape[0]} entries, voff "
+                         f"{voff.shape[0]}; both need n + 1 >= 1")
+    if tomb.shape[0] != n or epochs.shape[0] != n or seqs.shape[0] != n:
+        raise ValueError(f"record_digests_columns: {n} records but {tomb.shape[0]} tombstone "
+                         f"flags, {epochs.shape[0]} epochs, {seqs.shape[0]} seqs")
+    _check_out(n, out.shape[0])
+    if n == 0:
+        return
+    check_offsets(koff, data.shape[0])
+    try:
+        check_offsets(voff, data.shape[0])
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("keys[", "values[", 1)) from None
+    for i in range(n):
+        if epochs[i] < 0 or seqs[i] < 0:
+            raise ValueError(f"records[{i}]: versions must be >= 0, got "
+                             f"({epochs[i]}, {seqs[i]})")
+        if koff[i + 1] - koff[i] > 0xFFFFFFFF:
+            raise ValueError(f"keys[{i}]: longer than 2**32 - 1 bytes")
+        if tomb[i] and voff[i + 1] != voff[i]:
+            raise ValueError(f"values[{i}]: a tombstone with a value")
+        need = 21 + (koff[i + 1] - koff[i]) + (voff[i + 1] - voff[i])
+        if need > big:
+            big = need
+    scratch = bytearray(big)
+    cdef uint8_t *sp = <uint8_t *>PyByteArray_AS_STRING(scratch)
+    cdef const uint8_t *dp = &data[0] if data.shape[0] else _EMPTY
+    with nogil:
+        rg_record_digests(dp, &koff[0], &voff[0], &tomb[0], &epochs[0], &seqs[0], n, sp,
+                          &out[0])
 
 
 def md5(const uint8_t[::1] data not None):

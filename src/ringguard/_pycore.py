@@ -48,6 +48,35 @@ def record_digests(keys: list[Any], values: list[Any], epochs: Any, seqs: Any,
         out[i] = _xxh64(head + len(k).to_bytes(4, "little") + k + (v or b""), 0)
 
 
+def record_digests_columns(data: Any, koff: Any, voff: Any, tomb: Any, epochs: Any,
+                           seqs: Any, out: np.ndarray) -> None:
+    """:func:`record_digests` of records stored column-wise (see the compiled core)."""
+    n = len(koff) - 1
+    if n < 0 or len(voff) != n + 1:
+        raise ValueError(f"record_digests_columns: koff has {len(koff)} entries, voff "
+                         f"{len(voff)}; both need n + 1 >= 1")
+    if len(tomb) != n or len(epochs) != n or len(seqs) != n:
+        raise ValueError(f"record_digests_columns: {n} records but {len(tomb)} tombstone "
+                         f"flags, {len(epochs)} epochs, {len(seqs)} seqs")
+    _check_out(n, len(out))
+    if n == 0:
+        return
+    check_offsets(koff, len(data))
+    try:
+        check_offsets(voff, len(data))
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("keys[", "values[", 1)) from None
+    raw = bytes(np.asarray(data, dtype=np.uint8))
+    ko, vo = np.asarray(koff).tolist(), np.asarray(voff).tolist()
+    keys = [raw[ko[i] : ko[i + 1]] for i in range(n)]
+    values: list[bytes | None] = []
+    for i, t in enumerate(np.asarray(tomb).tolist()):
+        if t and vo[i + 1] != vo[i]:
+            raise ValueError(f"values[{i}]: a tombstone with a value")
+        values.append(None if t else raw[vo[i] : vo[i + 1]])
+    record_digests(keys, values, epochs, seqs, out)
+
+
 def md5(data: Any) -> bytes:
     """MD5 digest of a bytes-like object."""
     return hashlib.md5(bytes(data)).digest()
