@@ -27,6 +27,7 @@ from .base import (
     StaleEpochError,
     bucket_of,
     check_batch_size,
+    check_intervals,
     check_range,
     key_hashes,
 )
@@ -388,12 +389,7 @@ class MemoryBackend(Backend):
         """
         self._check()
         batch_size = check_batch_size(batch_size)
-        ivs = [check_range(lo, hi) for lo, hi in intervals]
-        for i in range(1, len(ivs)):
-            if ivs[i][0] < ivs[i - 1][1]:
-                raise ValueError(
-                    f"intervals[{i}]: starts at {ivs[i][0]}, before the end of intervals"
-                    f"[{i - 1}] ({ivs[i - 1][1]}); intervals must be ascending and disjoint")
+        ivs = check_intervals(intervals)
         if not ivs:
             return iter(())
         los = np.array([min(lo, HASH_SPACE - 1) for lo, _ in ivs], dtype=np.uint64)
