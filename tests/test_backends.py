@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -123,20 +124,24 @@ def test_record_digest_matches_the_documented_encoding(tomb: float) -> None:
     assert record_digests(Records.build([], [], 0, 0)).shape == (0,)
 
 
+def _cores() -> list[Any]:
+    """The pure-Python core, and the compiled one when it is built."""
+    from ringguard import _pycore
+
+    try:
+        from ringguard import _core
+    except ImportError:  # a pure-Python install
+        return [_pycore]
+    return [_pycore, _core]
+
+
 def test_record_digests_compiled_and_pure_cores_agree_with_the_encoding() -> None:
     """Expected: both cores' record_digests equal the documented encoding hashed by the
     ``xxhash`` package, for empty, short and large (buffer-growing) keys and values and
     extreme versions; a non-bytes key or value, a negative version or mismatched lengths
     raise naming the first offending record."""
     xxhash = pytest.importorskip("xxhash")
-    from ringguard import _pycore
-
-    cores = [_pycore]
-    try:
-        from ringguard import _core
-        cores.append(_core)
-    except ImportError:  # a pure-Python install
-        pass
+    cores = _cores()
     rng = np.random.default_rng(9)
     keys = [b"", b"k", rng.bytes(300), rng.bytes(5000), b"x" * 70_000]
     vals: list[bytes | None] = [b"", None, rng.bytes(10_000), b"v", rng.bytes(200_000)]
@@ -167,14 +172,7 @@ def test_record_digests_columns_equal_the_list_form_and_check_bounds() -> None:
     backup chunk stores them) gives each core's list-form digests for random records with
     tombstones and empty keys; bounds outside the buffer, decreasing bounds, a tombstone
     with a value, a negative version and mismatched lengths raise naming the record."""
-    from ringguard import _pycore
-
-    cores = [_pycore]
-    try:
-        from ringguard import _core
-        cores.append(_core)
-    except ImportError:  # a pure-Python install
-        pass
+    cores = _cores()
     rng = np.random.default_rng(10)
     n = 300
     keys = [rng.bytes(int(rng.integers(0, 30))) for _ in range(n)]
@@ -188,7 +186,7 @@ def test_record_digests_columns_equal_the_list_form_and_check_bounds() -> None:
     voff = len(kb) + np.concatenate(([0], np.cumsum([len(v or b"") for v in vals])))
     tomb = np.array([v is None for v in vals], dtype=np.uint8)
     want = np.empty(n, dtype=np.uint64)
-    _pycore.record_digests(keys, vals, ep, sq, want)
+    cores[0].record_digests(keys, vals, ep, sq, want)  # the pure-Python core
     for core in cores:
         out = np.empty(n, dtype=np.uint64)
         core.record_digests_columns(data, koff, voff, tomb, ep, sq, out)
