@@ -9,6 +9,7 @@ process, all threads, and the redis-server processes), which stays meaningful on
 machine where wall-clock rates swing with the neighbours' load::
 
     python benchmarks/test_bench_failover.py sqlite redis
+    python benchmarks/test_bench_failover.py sqlite-apsw   # SQLiteBackend(driver="apsw")
     python benchmarks/test_bench_failover.py sqlite-write  # one SQLiteBackend alone
     python benchmarks/test_bench_failover.py recover       # 1M-record node rebuilt (SQLite)
 
@@ -251,7 +252,10 @@ def _measure(kind: str, rounds: int = 5) -> None:
         }
     else:
         names = NODES
-        backends = {n: SQLiteBackend(workdir / f"{n}.db", synchronous="NORMAL") for n in names}
+        kw = {"driver": "apsw"} if kind == "sqlite-apsw" else {}  # old checkouts: no driver
+        backends = {
+            n: SQLiteBackend(workdir / f"{n}.db", synchronous="NORMAL", **kw) for n in names
+        }
 
     def server_cpu_s() -> float:
         total = 0.0

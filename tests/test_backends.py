@@ -40,7 +40,7 @@ N = scaled(3000, 400)
 _prefix_counter = iter(range(10**9))
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-apsw", "redis"])
 def make_backend(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[Callable[[], Backend]]:
@@ -51,8 +51,12 @@ def make_backend(
         b: Backend
         if request.param == "memory":
             b = MemoryBackend()
-        elif request.param == "sqlite":
-            b = SQLiteBackend(tmp_path / f"n{len(made)}.db", synchronous="NORMAL")
+        elif request.param.startswith("sqlite"):
+            driver = "apsw" if request.param == "sqlite-apsw" else "sqlite3"
+            if driver == "apsw":
+                pytest.importorskip("apsw")
+            b = SQLiteBackend(tmp_path / f"n{len(made)}.db", synchronous="NORMAL",
+                              driver=driver)
         else:
             from ringguard.backends import RedisBackend
 

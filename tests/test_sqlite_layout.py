@@ -52,21 +52,35 @@ def _overflow_rows(path: Path) -> int:
         return int(db.execute("SELECT COUNT(*) FROM records_x").fetchone()[0])
 
 
-def test_random_batches_match_the_model(tmp_path: Path, variant: str) -> None:
+@pytest.fixture(params=["sqlite3", "apsw"])
+def driver(request: pytest.FixtureRequest) -> str:
+    if request.param == "apsw":
+        pytest.importorskip("apsw")
+    return str(request.param)
+
+
+def test_random_batches_match_the_model(tmp_path: Path, variant: str, driver: str) -> None:
     """Expected: after each of 120 random batches (keys repeated within a batch, ties,
-    tombstones) the write count equals the model's; now and then, and after a reopen,
-    scans, reads, count and digests equal the model's. With squeezed hashes the overflow
-    table is really used; without, it stays empty."""
+    tombstones) the write count equals the model's; now and then, and after a reopen
+    through the other driver, scans, reads, count and digests equal the model's. With
+    squeezed hashes the overflow table is really used; without, it stays empty."""
     rng = np.random.default_rng(31)
     path = tmp_path / "n.db"
-    b, model = SQLiteBackend(path), Model()
+    other = "apsw" if driver == "sqlite3" else "sqlite3"
+    if other == "apsw":
+        pytest.importorskip("apsw")
+    b, model = SQLiteBackend(path, driver=driver), Model()
     for i in range(120):
         recs = _random_batch(rng, 300)
         assert b.write(recs) == model.write(recs), i
         if i % 30 == 29:
             _check_same(b, model, rng, odd_keys=False)  # type: ignore[arg-type]
     b.close()
-    with SQLiteBackend(path) as again:
+    with SQLiteBackend(path, driver=other) as again:
+        _check_same(again, model, rng, odd_keys=False)  # type: ignore[arg-type]
+        more = _random_batch(rng, 300)
+        assert again.write(more) == model.write(more)
+    with SQLiteBackend(path, driver=driver) as again:
         _check_same(again, model, rng, odd_keys=False)  # type: ignore[arg-type]
     x = _overflow_rows(path)
     assert (x == 0) if variant == "plain" else (x > 0)
@@ -180,14 +194,16 @@ def test_digests_of_colliding_keys_stay_exact_across_overwrites(
     assert _overflow_rows(tmp_path / "one.db") == 3
 
 
-def test_scan_ranges_equals_scan_range_per_interval(tmp_path: Path, variant: str) -> None:
+def test_scan_ranges_equals_scan_range_per_interval(
+    tmp_path: Path, variant: str, driver: str
+) -> None:
     """Expected: scan_ranges over random ascending disjoint intervals (empty ones, ones
     sharing an end, the top of the space) yields, in batches of at most ``batch``, the
     records scan_range yields for each interval, in order, each tagged with its
     interval's index; overlapping or descending intervals are refused when the call is
     made."""
     rng = np.random.default_rng(34)
-    b = SQLiteBackend(tmp_path / "m.db")
+    b = SQLiteBackend(tmp_path / "m.db", driver=driver)
     for _ in range(6):
         b.write(_random_batch(rng, 500))
     for trial in range(20):
@@ -211,3 +227,21 @@ def test_scan_ranges_equals_scan_range_per_interval(tmp_path: Path, variant: str
         b.scan_ranges([(5, 1)])
     assert list(b.scan_ranges([])) == []
     b.close()
+
+
+def test_driver_is_checked_and_named_in_errors(tmp_path: Path) -> None:
+    """Expected: an unknown driver is a ValueError naming it; a file that is not a
+    database fails to open with BackendError through either driver."""
+    with pytest.raises(ValueError, match="driver: expected 'sqlite3' or 'apsw', got 'pg'"):
+        SQLiteBackend(tmp_path / "x.db", driver="pg")
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database, just some bytes" * 100)
+    drivers = ["sqlite3"]
+    try:
+        import apsw  # noqa: F401
+        drivers.append("apsw")
+    except ImportError:
+        pass
+    for d in drivers:
+        with pytest.raises(backends_base.BackendError, match="cannot open"):
+            SQLiteBackend(junk, driver=d)
