@@ -180,6 +180,7 @@ def assign_file(
     batch_rows: int = 1 << 20,
     progress: Callable[[int], None] | None = None,
     compression: str | None = None,
+    passthrough: bool = True,
 ) -> int:
     """Copy ``src`` to ``dst`` adding the node of every row (and ``replicas`` columns).
 
@@ -192,7 +193,20 @@ def assign_file(
     rows are mostly distinct (unique keys, ids): there they cost time and buy nothing.
     The node columns are always dictionary-encoded.
 
-    Returns the number of rows. Raises ``KeyError`` naming the missing key column.
+    Parquet in and Parquet out take a faster path, *column-chunk passthrough*
+    (:func:`ringguard._parquet.splice_assign`): the input's bytes are copied unchanged
+    (every column keeps its pages, encodings, statistics and codec), only the key column
+    is read, and the node column(s) are appended as new column chunks (dictionary-encoded,
+    the key column's codec, no statistics) with a footer extending the input's. It falls
+    back to re-encoding every column as described above when passthrough does not apply:
+    an encrypted footer or columns, a nested schema, column chunks in other files, a
+    codec pyarrow cannot write, an input without rows, an added column name that the
+    input already has, a non-Parquet input or output, or a ``compression`` other than the
+    one every input column chunk already has. ``passthrough=False`` forces re-encoding.
+
+    Returns the number of rows. Raises ``KeyError`` naming the missing key column, and
+    :class:`ringguard._parquet.ParquetFooterError` (a ``ValueError``) for a Parquet input
+    whose footer is malformed.
     """
     pa = _pa()
     fin = detect_format(src, in_format)
@@ -206,6 +220,28 @@ def assign_file(
         if fout == "arrow" and compression not in ("none", "lz4", "zstd"):
             raise ValueError("compression: arrow output takes none, lz4 or zstd")
     names = _string_array(pa, placement.nodes)
+    if os.path.exists(dst) and os.path.samefile(src, dst):
+        raise ValueError(f"the output {os.fspath(dst)!r} is the input file")
+    labels = [column] + [f"{column}_{j}" for j in range(1, replicas)]
+    if passthrough and fin == "parquet" and fout == "parquet":
+        from . import _parquet
+
+        plan = _parquet.splice_plan(src, key)
+        if (plan.ok and plan.codec is not None
+                and (compression is None or plan.codecs == {compression})
+                and not set(labels) & set(plan.names)):
+            fields = [pa.field(label, pa.dictionary(pa.int32(), pa.string()))
+                      for label in labels]
+
+            def compute(keys: Any) -> list[Any]:
+                if replicas:
+                    prefs = placement.replicas(keys, replicas)
+                    return [_names(pa, np.ascontiguousarray(prefs[:, j]), names, fout)
+                            for j in range(replicas)]
+                return [_names(pa, placement.assign(keys), names, fout)]
+
+            return _parquet.splice_assign(plan, src, dst, key, compute, fields,
+                                          batch_rows=batch_rows, progress=progress)
     writer: _Writer | None = None
     rows = 0
     try:
@@ -217,7 +253,6 @@ def assign_file(
             cols, fields = list(batch.columns), list(batch.schema)
             if replicas:
                 prefs = placement.replicas(keys, replicas)
-                labels = [column] + [f"{column}_{j}" for j in range(1, replicas)]
                 for j, label in enumerate(labels):
                     cols.append(_names(pa, np.ascontiguousarray(prefs[:, j]), names, fout))
                     fields.append(pa.field(label, cols[-1].type))
