@@ -200,11 +200,12 @@ def assign_file(
     the key column's codec, no statistics) with a footer extending the input's. It falls
     back to re-encoding every column as described above when passthrough does not apply:
     an encrypted footer or columns, a nested schema, column chunks in other files, a
-    codec pyarrow cannot write, an input without rows, an added column name that the
-    input already has, a non-Parquet input or output, or a ``compression`` other than the
-    one every input column chunk already has. ``passthrough=False`` forces re-encoding.
+    codec pyarrow cannot write, an input without rows, a non-Parquet input or output, or
+    a ``compression`` other than the one every input column chunk already has.
+    ``passthrough=False`` forces re-encoding.
 
-    Returns the number of rows. Raises ``KeyError`` naming the missing key column, and
+    Returns the number of rows. Raises ``KeyError`` naming the missing key column,
+    ``ValueError`` if the input already has a column named like an added one, and
     :class:`ringguard._parquet.ParquetFooterError` (a ``ValueError``) for a Parquet input
     whose footer is malformed.
     """
@@ -227,9 +228,10 @@ def assign_file(
         from . import _parquet
 
         plan = _parquet.splice_plan(src, key)
+        if plan.ok:
+            _no_clash(labels, plan.names, src)
         if (plan.ok and plan.codec is not None
-                and (compression is None or plan.codecs == {compression})
-                and not set(labels) & set(plan.names)):
+                and (compression is None or plan.codecs == {compression})):
             fields = [pa.field(label, pa.dictionary(pa.int32(), pa.string()))
                       for label in labels]
 
@@ -250,6 +252,8 @@ def assign_file(
                 raise KeyError(f"no column {key!r} in {os.fspath(src)} "
                                f"(columns: {', '.join(batch.schema.names)})")
             keys = batch.column(key)
+            if writer is None:
+                _no_clash(labels, batch.schema.names, src)
             cols, fields = list(batch.columns), list(batch.schema)
             if replicas:
                 prefs = placement.replicas(keys, replicas)
@@ -277,6 +281,13 @@ def assign_file(
     if writer is None:  # an empty input: still write an empty output with the column
         raise ValueError(f"{os.fspath(src)} holds no rows")
     return rows
+
+
+def _no_clash(labels: list[str], names: Any, src: str | os.PathLike[str]) -> None:
+    clash = [label for label in labels if label in names]
+    if clash:
+        raise ValueError(f"{os.fspath(src)} already has a column {clash[0]!r}; "
+                         "name the node column otherwise (--column)")
 
 
 def _mirrored(codecs: dict[str, str], names: list[str], key: str) -> dict[str, str]:
