@@ -384,3 +384,60 @@ def test_corrupted_footers_never_crash(tmp_path: Path, good: tuple[bytes, bytes]
             P.splice_plan(path, "order_id")
         except P.ParquetFooterError:
             pass
+
+
+def test_empty_row_group_dictionary_key_and_no_arrow_schema(tmp_path: Path) -> None:
+    ring = Ring(NODES)
+    src, fast, slow = (tmp_path / n for n in ("in.parquet", "fast.parquet", "slow.parquet"))
+    t = pa.table({"k": [f"k{i}" for i in range(50)], "x": np.arange(50)})
+    with pq.ParquetWriter(src, t.schema) as w:  # row groups of 50, 0 and 20 rows
+        w.write_table(t)
+        w.write_table(t.slice(0, 0))
+        w.write_table(t.slice(0, 20))
+    cases = [src]
+    d = pa.table({"k": pa.array(["a", "b", "c", "a"] * 30).dictionary_encode(),
+                  "ts": pa.array(np.arange(120), pa.timestamp("ms", tz="UTC"))})
+    for store in (True, False):  # with and without the ARROW:schema footer entry
+        path = tmp_path / f"dict{store}.parquet"
+        pq.write_table(d, path, store_schema=store, row_group_size=50)
+        cases.append(path)
+    for path in cases:
+        assert P.splice_plan(path, "k").ok
+        assign_file(ring, path, fast, "k")
+        assign_file(ring, path, slow, "k", passthrough=False)
+        a = pq.read_table(fast)
+        assert a.schema.equals(pq.read_table(slow).schema) and a.equals(pq.read_table(slow))
+        assert a.column("node").cast(pa.string()).to_pylist() == \
+            expected_nodes(ring, a.column("k").cast(pa.string())).tolist()
+        pl = pytest.importorskip("polars")
+        assert pl.read_parquet(fast).equals(pl.read_parquet(slow))
+    assert [pq.ParquetFile(fast).metadata.row_group(g).num_rows for g in range(3)] == [50, 50, 20]
+
+
+def test_copy_without_copy_file_range(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src, dst = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    pq.write_table(table(), src, row_group_size=RG)
+
+    def refuse(*args: Any) -> int:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(P.os, "copy_file_range", refuse, raising=False)
+    assign_file(Ring(NODES), src, dst, "order_id")
+    _, start = footer_bytes(src)
+    assert dst.read_bytes()[:start] == src.read_bytes()[:start]
+    assert pq.read_table(dst).drop_columns(["node"]).equals(pq.read_table(src))
+
+
+def test_a_failure_leaves_no_partial_output(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    keys = [f"k{i}" for i in range(300)]
+    keys[250] = None  # type: ignore[call-overload]
+    pq.write_table(pa.table({"k": keys, "x": np.arange(300)}), src, row_group_size=100)
+    assert P.splice_plan(src, "k").ok
+    dst.write_bytes(b"keep me")
+    for passthrough in (True, False):  # both name the row of the file
+        with pytest.raises(ValueError, match="in.parquet: row 250, column 'k': null key"):
+            assign_file(Ring(NODES), src, dst, "k", passthrough=passthrough, batch_rows=64)
+        assert dst.read_bytes() == b"keep me" or not passthrough
+        dst.write_bytes(b"keep me")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "out.parquet"]

@@ -398,8 +398,10 @@ def _chunk_range(cc: Struct, what: str) -> tuple[int, int, Struct]:
     dic = _int(md, CMD_DICT_PAGE, what, required=False)
     length = _int(md, CMD_COMPRESSED, what)
     assert data is not None and length is not None
-    start = dic if dic is not None and 0 < dic < data else data
-    return start, length, md
+    # The chunk starts at its first page: the dictionary page if there is one. An empty
+    # row group written by pyarrow has a dictionary page and data_page_offset 0.
+    pages = [o for o in (dic, data) if o is not None and o > 0]
+    return (min(pages) if pages else data), length, md
 
 
 @dataclass
@@ -481,7 +483,7 @@ def splice_plan(path: str | os.PathLike[str], key: str) -> SplicePlan:
             if get(cc, CC_CRYPTO) is not None or get(cc, CC_ENCRYPTED_META) is not None:
                 return SplicePlan(False, "encrypted columns")
             start, length, md = _chunk_range(cc, cw)
-            if start < 4 or length < 0 or start + length > footer.start:
+            if length < 0 or length and (start < 4 or start + length > footer.start):
                 raise ParquetFooterError(
                     f"{cw}: pages at [{start}, {start + length}) lie outside the data "
                     f"[4, {footer.start})")
@@ -579,88 +581,102 @@ def splice_assign(
     new_elements: list[Struct] | None = None
     new_orders: list[Any] | None = None
     rows = 0
-    with open(os.fspath(src), "rb") as fin, open(os.fspath(dst), "wb") as out:
-        _copy(fin, out, footer.start)
-        pos = footer.start
-        for g, rg in enumerate(groups):
-            n = _int(rg, RG_NUM_ROWS, "row group")
-            assert n is not None
-            parts: list[list[Any]] = [[] for _ in fields]
-            got = 0
-            for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[g], columns=[key],
-                                         use_threads=False):
-                for j, arr in enumerate(compute(batch.column(0))):
-                    parts[j].append(arr)
-                got += batch.num_rows
-                if progress is not None:
-                    progress(rows + got)
-            if got != n:
-                raise ParquetFooterError(f"{os.fspath(src)}: row group {g} holds {got} rows, "
-                                         f"its footer says {n}")
-            rows += n
-            cols = [pa.chunked_array(p, type=f.type) for p, f in zip(parts, fields, strict=True)]
-            sink = pa.BufferOutputStream()
-            pq.write_table(pa.Table.from_arrays(cols, schema=new_schema), sink,
-                           row_group_size=max(n, 1), compression=plan.codec,
-                           use_dictionary=True, write_statistics=False, store_schema=False)
-            buf = sink.getvalue()
-            small = decode_struct(memoryview(buf)[len(buf) - 8 - int.from_bytes(
-                buf[len(buf) - 8:len(buf) - 4].to_pybytes(), "little"):len(buf) - 8],
-                "pyarrow's footer")
-            if new_elements is None:
-                new_elements = _structs(small, FMD_SCHEMA, "pyarrow's footer")[1:]
-                orders = get(small, FMD_COLUMN_ORDERS)
-                new_orders = orders.value.items if orders is not None else None
-            sgroups = _structs(small, FMD_ROW_GROUPS, "pyarrow's footer")
-            if len(sgroups) != 1:
-                raise AssertionError(f"pyarrow wrote {len(sgroups)} row groups for one")
-            added = 0
-            uncompressed = 0
-            chunks = _structs(sgroups[0], RG_COLUMNS, "pyarrow's footer")
-            for cc in chunks:
-                start, length, md = _chunk_range(cc, "pyarrow's footer")
-                out.write(buf[start:start + length])
-                _shift(cc, md, pos - start)
-                for fid in (CC_OFFSET_INDEX, CC_OFFSET_INDEX_LEN, CC_COLUMN_INDEX,
-                            CC_COLUMN_INDEX_LEN):  # not written (no page index), never kept
-                    cc[:] = [f for f in cc if f.fid != fid]
-                md[:] = [f for f in md if f.fid not in (CMD_BLOOM, CMD_BLOOM_LEN)]
-                pos += length
-                added += length
-                uncompressed += _int(md, CMD_UNCOMPRESSED, "pyarrow's footer") or 0
-            colf = get(rg, RG_COLUMNS)
-            assert colf is not None
-            colf.value.items.extend(chunks)
-            size = _int(rg, RG_TOTAL_BYTE_SIZE, "row group")
-            put(rg, RG_TOTAL_BYTE_SIZE, I64, (size or 0) + uncompressed)
-            comp = get(rg, RG_TOTAL_COMPRESSED)
-            if comp is not None:
-                comp.value += added
-        # The footer: the input's, extended.
-        schema_f = get(meta, FMD_SCHEMA)
-        assert schema_f is not None and new_elements is not None
-        schema_f.value.items.extend(new_elements)
-        root = schema_f.value.items[0]
-        put(root, SE_NUM_CHILDREN, I32, len(schema_f.value.items) - 1)
-        orders_f = get(meta, FMD_COLUMN_ORDERS)
-        if orders_f is not None and new_orders is not None:
-            orders_f.value.items.extend(new_orders)
-        arrow = base64.b64encode(out_schema.serialize().to_pybytes())
-        kv = get(meta, FMD_KV)
-        entry = [Field(KV_KEY, BINARY, b"ARROW:schema"), Field(KV_VALUE, BINARY, arrow)]
-        if kv is None:
-            put(meta, FMD_KV, LIST, TList(STRUCT, [entry]))
-        else:
-            items = kv.value.items
-            old = [i for i, e in enumerate(items)
-                   if any(f.fid == KV_KEY and f.value == b"ARROW:schema" for f in e)]
-            if old:  # replaced where it was, other entries kept as they are
-                items[old[0]] = entry
-                items[:] = [e for i, e in enumerate(items) if i not in old[1:]]
+    target = os.fspath(dst)
+    # A sibling file renamed over dst at the end: a failure half-way (a null key, a full
+    # disk) leaves no partial output and an existing dst as it was.
+    tmp = (f"{target}.{os.getpid()}.ringguard-tmp"
+           if not os.path.exists(target) or os.path.isfile(target) else None)
+    try:
+        with open(os.fspath(src), "rb") as fin, \
+                open(tmp or target, "wb") as out:
+            _copy(fin, out, footer.start)
+            pos = footer.start
+            for g, rg in enumerate(groups):
+                n = _int(rg, RG_NUM_ROWS, "row group")
+                assert n is not None
+                parts: list[list[Any]] = [[] for _ in fields]
+                got = 0
+                for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[g], columns=[key],
+                                             use_threads=False):
+                    for j, arr in enumerate(compute(batch.column(0))):
+                        parts[j].append(arr)
+                    got += batch.num_rows
+                    if progress is not None:
+                        progress(rows + got)
+                if got != n:
+                    raise ParquetFooterError(f"{os.fspath(src)}: row group {g} holds {got} rows, "
+                                             f"its footer says {n}")
+                rows += n
+                cols = [pa.chunked_array(p, type=f.type)
+                        for p, f in zip(parts, fields, strict=True)]
+                sink = pa.BufferOutputStream()
+                pq.write_table(pa.Table.from_arrays(cols, schema=new_schema), sink,
+                               row_group_size=max(n, 1), compression=plan.codec,
+                               use_dictionary=True, write_statistics=False, store_schema=False)
+                buf = sink.getvalue()
+                small = decode_struct(memoryview(buf)[len(buf) - 8 - int.from_bytes(
+                    buf[len(buf) - 8:len(buf) - 4].to_pybytes(), "little"):len(buf) - 8],
+                    "pyarrow's footer")
+                if new_elements is None:
+                    new_elements = _structs(small, FMD_SCHEMA, "pyarrow's footer")[1:]
+                    orders = get(small, FMD_COLUMN_ORDERS)
+                    new_orders = orders.value.items if orders is not None else None
+                sgroups = _structs(small, FMD_ROW_GROUPS, "pyarrow's footer")
+                if len(sgroups) != 1:
+                    raise AssertionError(f"pyarrow wrote {len(sgroups)} row groups for one")
+                added = 0
+                uncompressed = 0
+                chunks = _structs(sgroups[0], RG_COLUMNS, "pyarrow's footer")
+                for cc in chunks:
+                    start, length, md = _chunk_range(cc, "pyarrow's footer")
+                    out.write(buf[start:start + length])
+                    _shift(cc, md, pos - start)
+                    for fid in (CC_OFFSET_INDEX, CC_OFFSET_INDEX_LEN, CC_COLUMN_INDEX,
+                                CC_COLUMN_INDEX_LEN):  # not written (no page index), never kept
+                        cc[:] = [f for f in cc if f.fid != fid]
+                    md[:] = [f for f in md if f.fid not in (CMD_BLOOM, CMD_BLOOM_LEN)]
+                    pos += length
+                    added += length
+                    uncompressed += _int(md, CMD_UNCOMPRESSED, "pyarrow's footer") or 0
+                colf = get(rg, RG_COLUMNS)
+                assert colf is not None
+                colf.value.items.extend(chunks)
+                size = _int(rg, RG_TOTAL_BYTE_SIZE, "row group")
+                put(rg, RG_TOTAL_BYTE_SIZE, I64, (size or 0) + uncompressed)
+                comp = get(rg, RG_TOTAL_COMPRESSED)
+                if comp is not None:
+                    comp.value += added
+            # The footer: the input's, extended.
+            schema_f = get(meta, FMD_SCHEMA)
+            assert schema_f is not None and new_elements is not None
+            schema_f.value.items.extend(new_elements)
+            root = schema_f.value.items[0]
+            put(root, SE_NUM_CHILDREN, I32, len(schema_f.value.items) - 1)
+            orders_f = get(meta, FMD_COLUMN_ORDERS)
+            if orders_f is not None and new_orders is not None:
+                orders_f.value.items.extend(new_orders)
+            arrow = base64.b64encode(out_schema.serialize().to_pybytes())
+            kv = get(meta, FMD_KV)
+            entry = [Field(KV_KEY, BINARY, b"ARROW:schema"), Field(KV_VALUE, BINARY, arrow)]
+            if kv is None:
+                put(meta, FMD_KV, LIST, TList(STRUCT, [entry]))
             else:
-                items.append(entry)
-        tail = encode_struct(meta)
-        out.write(tail)
-        out.write(_struct.pack("<I", len(tail)))
-        out.write(b"PAR1")
+                items = kv.value.items
+                old = [i for i, e in enumerate(items)
+                       if any(f.fid == KV_KEY and f.value == b"ARROW:schema" for f in e)]
+                if old:  # replaced where it was, other entries kept as they are
+                    items[old[0]] = entry
+                    items[:] = [e for i, e in enumerate(items) if i not in old[1:]]
+                else:
+                    items.append(entry)
+            tail = encode_struct(meta)
+            out.write(tail)
+            out.write(_struct.pack("<I", len(tail)))
+            out.write(b"PAR1")
+        if tmp:
+            os.replace(tmp, target)
+    except BaseException:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
     return rows

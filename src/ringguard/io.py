@@ -8,6 +8,7 @@ dictionary-encoded column, so a million rows cost a million small ints, not stri
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -235,12 +236,21 @@ def assign_file(
             fields = [pa.field(label, pa.dictionary(pa.int32(), pa.string()))
                       for label in labels]
 
+            seen = 0
+
             def compute(keys: Any) -> list[Any]:
-                if replicas:
-                    prefs = placement.replicas(keys, replicas)
-                    return [_names(pa, np.ascontiguousarray(prefs[:, j]), names, fout)
-                            for j in range(replicas)]
-                return [_names(pa, placement.assign(keys), names, fout)]
+                nonlocal seen
+                try:
+                    if replicas:
+                        prefs = placement.replicas(keys, replicas)
+                        out = [_names(pa, np.ascontiguousarray(prefs[:, j]), names, fout)
+                               for j in range(replicas)]
+                    else:
+                        out = [_names(pa, placement.assign(keys), names, fout)]
+                except (TypeError, ValueError) as exc:
+                    raise _at_row(exc, seen, src, key) from exc
+                seen += len(keys)
+                return out
 
             return _parquet.splice_assign(plan, src, dst, key, compute, fields,
                                           batch_rows=batch_rows, progress=progress)
@@ -255,13 +265,19 @@ def assign_file(
             if writer is None:
                 _no_clash(labels, batch.schema.names, src)
             cols, fields = list(batch.columns), list(batch.schema)
+            try:
+                if replicas:
+                    prefs = placement.replicas(keys, replicas)
+                else:
+                    idx = placement.assign(keys)
+            except (TypeError, ValueError) as exc:
+                raise _at_row(exc, rows, src, key) from exc
             if replicas:
-                prefs = placement.replicas(keys, replicas)
                 for j, label in enumerate(labels):
                     cols.append(_names(pa, np.ascontiguousarray(prefs[:, j]), names, fout))
                     fields.append(pa.field(label, cols[-1].type))
             else:
-                cols.append(_names(pa, placement.assign(keys), names, fout))
+                cols.append(_names(pa, idx, names, fout))
                 fields.append(pa.field(column, cols[-1].type))
             out = pa.RecordBatch.from_arrays(cols, schema=pa.schema(fields))
             if writer is None:
@@ -281,6 +297,14 @@ def assign_file(
     if writer is None:  # an empty input: still write an empty output with the column
         raise ValueError(f"{os.fspath(src)} holds no rows")
     return rows
+
+
+def _at_row(exc: Exception, base: int, src: str | os.PathLike[str], key: str) -> Exception:
+    """A bad-key error with the row of the file (the key rule counts within a batch)."""
+    m = re.match(r"keys\[(\d+)\]: (.*)", str(exc), re.S)
+    if m is None or type(exc) not in (TypeError, ValueError):
+        return exc
+    return type(exc)(f"{os.fspath(src)}: row {base + int(m[1])}, column {key!r}: {m[2]}")
 
 
 def _no_clash(labels: list[str], names: Any, src: str | os.PathLike[str]) -> None:
