@@ -56,6 +56,15 @@ def table(n: int = N) -> Any:
     })
 
 
+REAL_WORTH_IT = P.worth_it
+
+
+@pytest.fixture(autouse=True)
+def always_splice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small test files would be re-encoded by the cost model (see test_cost_model)."""
+    monkeypatch.setattr(P, "worth_it", lambda *args: True)
+
+
 def footer_bytes(path: Path) -> tuple[bytes, int]:
     raw = path.read_bytes()
     n = struct.unpack("<I", raw[-8:-4])[0]
@@ -219,7 +228,10 @@ def pc_count(t: Any) -> int:
 
 def test_cli_uses_passthrough(tmp_path: Path) -> None:
     src, dst = tmp_path / "in.parquet", tmp_path / "out.parquet"
-    pq.write_table(table(), src, compression="zstd", row_group_size=RG)
+    n = 100_000  # one row group, big enough for the cost model in the subprocess
+    pq.write_table(pa.table({"order_id": [f"o{i}" for i in range(n)], "x": np.arange(n)}),
+                   src, compression="zstd")
+    assert REAL_WORTH_IT(P.footer_length(src), n, 1, 2)
     r = subprocess.run([sys.executable, "-m", "ringguard", "assign", str(src), "-o", str(dst),
                         "--key", "order_id", "--nodes", ",".join(NODES)],
                        capture_output=True, text=True, timeout=300)
@@ -441,3 +453,27 @@ def test_a_failure_leaves_no_partial_output(tmp_path: Path) -> None:
         assert dst.read_bytes() == b"keep me" or not passthrough
         dst.write_bytes(b"keep me")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "out.parquet"]
+
+
+def test_cost_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many small row groups are re-encoded (same result); large ones are spliced."""
+    monkeypatch.setattr(P, "worth_it", REAL_WORTH_IT)
+    assert REAL_WORTH_IT(5_000, 20_000_000, 20, 2)  # the benchmark's file
+    assert not REAL_WORTH_IT(2_200_000, 20_000, 500, 41)  # 40-row row groups
+    ring = Ring(NODES)
+    t = pa.table({"k": [f"k{i}" for i in range(20_000)], "x": np.arange(20_000)})
+    for rows, spliced in [(20, False), (200, False), (20_000, True)]:
+        src, fast, slow = (tmp_path / f"{n}{rows}.parquet" for n in ("in", "fast", "slow"))
+        pq.write_table(t, src, row_group_size=rows)
+        plan = P.splice_plan(src, "k")
+        assert plan.ok == spliced, (rows, plan.reason)
+        if not spliced:
+            assert "small row groups" in plan.reason
+            # 20-row groups: a footer > 64 KiB, rejected from pyarrow's metadata before
+            # it is decoded here; 200-row groups: rejected after decoding.
+            assert (P.footer_length(src) > 1 << 16) == (rows == 20)
+        assign_file(ring, src, fast, "k")
+        assign_file(ring, src, slow, "k", passthrough=False)
+        assert pq.read_table(fast).equals(pq.read_table(slow))
+        _, start = footer_bytes(src)
+        assert (fast.read_bytes()[:start] == src.read_bytes()[:start]) == spliced

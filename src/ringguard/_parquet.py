@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import os
 import struct as _struct
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -89,7 +90,7 @@ Struct = list[Field]
 class _Reader:
     __slots__ = ("buf", "pos", "end", "what")
 
-    def __init__(self, buf: bytes | memoryview, what: str) -> None:
+    def __init__(self, buf: bytes, what: str) -> None:
         self.buf, self.pos, self.end, self.what = buf, 0, len(buf), what
 
     def fail(self, msg: str) -> ParquetFooterError:
@@ -121,7 +122,7 @@ class _Reader:
     def take(self, n: int) -> bytes:
         if n > self.end - self.pos:
             raise self.fail(f"length {n} runs past the end")
-        out = bytes(self.buf[self.pos:self.pos + n])
+        out = self.buf[self.pos:self.pos + n]
         self.pos += n
         return out
 
@@ -144,6 +145,12 @@ class _Reader:
                 return TList(etype, [self.byte() for _ in range(size)], long)
             if depth + 1 > MAX_DEPTH:
                 raise self.fail(f"nested deeper than {MAX_DEPTH}")
+            if etype == STRUCT:
+                struct = self.struct
+                return TList(etype, [struct(depth + 1) for _ in range(size)], long)
+            if etype in _INT_BITS:
+                zigzag, bits = self.zigzag, _INT_BITS[etype]
+                return TList(etype, [zigzag(bits) for _ in range(size)], long)
             return TList(etype, [self.value(etype, depth + 1) for _ in range(size)], long)
         if ctype == MAP:
             size = self.varint()
@@ -176,31 +183,67 @@ class _Reader:
             raise self.fail(f"unknown wire type {ctype}")
 
     def struct(self, depth: int) -> Struct:
+        # The hot loop of a footer (tens of thousands of fields for a file of many row
+        # groups): field headers, integers and binaries are decoded inline.
         if depth > MAX_DEPTH:
             raise self.fail(f"nested deeper than {MAX_DEPTH}")
+        buf, end = self.buf, self.end
         fields: Struct = []
+        append = fields.append
         last = 0
         while True:
-            head = self.byte()
+            pos = self.pos
+            if pos >= end:
+                raise self.fail("truncated (unexpected end)")
+            head = buf[pos]
+            self.pos = pos + 1
             if head == 0:
                 return fields
             ctype, delta = head & 0x0F, head >> 4
-            self.check_type(ctype)
+            if not 1 <= ctype <= 12:
+                raise self.fail(f"unknown wire type {ctype}")
             if delta:
                 fid, long = last + delta, False
             else:
                 fid = self.zigzag(16)
                 long = 0 < fid - last <= 15
             last = fid
-            if ctype in (BOOL_TRUE, BOOL_FALSE):
-                fields.append(Field(fid, ctype, ctype == BOOL_TRUE, long))
+            if ctype <= BOOL_FALSE:
+                append(Field(fid, ctype, ctype == BOOL_TRUE, long))
+            elif I16 <= ctype <= BINARY and ctype != DOUBLE:
+                pos = self.pos
+                u = shift = 0
+                while True:
+                    if pos >= end:
+                        self.pos = pos
+                        raise self.fail("truncated (unexpected end)")
+                    b = buf[pos]
+                    pos += 1
+                    u |= (b & 0x7F) << shift
+                    if b < 0x80:
+                        break
+                    shift += 7
+                    if shift >= 70:
+                        self.pos = pos
+                        raise self.fail("varint longer than 10 bytes")
+                self.pos = pos
+                if ctype == BINARY:
+                    if u > end - pos:
+                        raise self.fail(f"length {u} runs past the end")
+                    self.pos = pos + u
+                    append(Field(fid, ctype, buf[pos:pos + u], long))
+                else:
+                    bits = _INT_BITS[ctype]
+                    if u >> bits:
+                        raise self.fail(f"integer does not fit in {bits} bits")
+                    append(Field(fid, ctype, (u >> 1) ^ -(u & 1), long))
             else:
-                fields.append(Field(fid, ctype, self.value(ctype, depth), long))
+                append(Field(fid, ctype, self.value(ctype, depth), long))
 
 
 def decode_struct(buf: bytes | memoryview, what: str = "thrift struct") -> Struct:
     """Decode one compact-protocol struct that fills ``buf`` exactly."""
-    r = _Reader(buf, what)
+    r = _Reader(bytes(buf), what)
     out = r.struct(1)
     if r.pos != r.end:
         raise r.fail(f"{r.end - r.pos} bytes left after the struct")
@@ -335,6 +378,12 @@ class Footer:
     size: int  # file size
 
 
+def footer_length(path: str | os.PathLike[str]) -> int:
+    """The length of a Parquet file's footer, from its last 8 bytes (checked as in
+    :func:`read_footer`, without decoding it)."""
+    return _raw_footer(path, decode=False)[1]
+
+
 def read_footer(path: str | os.PathLike[str]) -> Footer:
     """Read and decode the footer of a Parquet file.
 
@@ -342,6 +391,13 @@ def read_footer(path: str | os.PathLike[str]) -> Footer:
     at both ends, with an encrypted footer (``PARE``), a footer length outside the file,
     or a footer that does not decode.
     """
+    raw, start, size = _raw_footer(path, decode=True)
+    meta = decode_struct(raw, f"{os.fspath(path)}: footer")
+    return Footer(meta, start, size)
+
+
+def _raw_footer(path: str | os.PathLike[str], decode: bool) -> tuple[bytes, int, int]:
+    """(footer bytes or b"" unless ``decode``, its start or its length, the file size)."""
     name = os.fspath(path)
     with open(name, "rb") as f:
         size = f.seek(0, os.SEEK_END)
@@ -361,11 +417,21 @@ def read_footer(path: str | os.PathLike[str]) -> Footer:
         if length > size - 12 or length > MAX_FOOTER:
             raise ParquetFooterError(
                 f"{name}: footer length {length} does not fit in a file of {size} bytes")
+        if not decode:
+            return b"", length, size
         start = size - 8 - length
         f.seek(start)
         raw = f.read(length)
-    meta = decode_struct(raw, f"{name}: footer")
-    return Footer(meta, start, size)
+    return raw, start, size
+
+
+def worth_it(footer_bytes: int, rows: int, groups: int, columns: int) -> bool:
+    """Whether passthrough should beat re-encoding, by a cost model measured on a 2-vCPU
+    box: passthrough pays ~1.3 us per footer byte (this module decodes and re-encodes the
+    footer in Python) and ~1 ms per row group (a pyarrow write and read per row group);
+    re-encoding pays ~0.1 us per value (rows x columns). Files of many small row groups
+    (a few thousand rows each) are therefore re-encoded."""
+    return 13 * footer_bytes + 10_000 * groups < rows * columns
 
 
 def _int(fields: Struct, fid: int, what: str, required: bool = True) -> int | None:
@@ -436,11 +502,23 @@ def splice_plan(path: str | os.PathLike[str], key: str) -> SplicePlan:
     """
     name = os.fspath(path)
     try:
-        footer = read_footer(name)
+        length = footer_length(name)
     except ParquetFooterError as exc:
         if "encrypted" in str(exc):
             return SplicePlan(False, "encrypted footer")
         raise
+    slow = "many small row groups (re-encoding is faster)"
+    if length > 1 << 16:  # decoding it here takes a while: ask pyarrow's C++ parser first
+        import pyarrow.parquet as pq
+
+        try:
+            m = pq.read_metadata(name)
+        except Exception:  # noqa: BLE001 - malformed: the checks below say how, clearly
+            m = None
+        if m is not None and not worth_it(length, m.num_rows, m.num_row_groups,
+                                          m.num_columns):
+            return SplicePlan(False, slow)
+    footer = read_footer(name)
     meta = footer.meta
     what = f"{name}: footer"
     if get(meta, FMD_ENCRYPTION) is not None:
@@ -502,31 +580,34 @@ def splice_plan(path: str | os.PathLike[str], key: str) -> SplicePlan:
                 codec = cname
     if total != num_rows:
         raise ParquetFooterError(f"{what}: row groups hold {total} rows, the file says {num_rows}")
+    if not worth_it(footer.size - 8 - footer.start, num_rows, len(groups), len(names)):
+        return SplicePlan(False, slow)
     return SplicePlan(True, "", footer, tuple(names), codec, frozenset(codecs))
 
 
-def _copy(src: Any, dst: Any, count: int) -> None:
-    """Copy ``count`` bytes from the start of ``src`` to ``dst`` (kernel copy if it can)."""
-    src.seek(0)
+def _copy(src: Any, dst: Any, src_off: int, dst_off: int, count: int) -> None:
+    """Copy ``count`` bytes of file ``src`` from ``src_off`` to ``dst`` at ``dst_off``
+    (a kernel copy, ``copy_file_range``, where there is one; else read and write)."""
     done = 0
     fast = hasattr(os, "copy_file_range")
     while done < count:
         n = 0
         if fast:
             try:
-                n = os.copy_file_range(src.fileno(), dst.fileno(), count - done, done, done)
+                n = os.copy_file_range(src.fileno(), dst.fileno(), count - done,
+                                       src_off + done, dst_off + done)
             except OSError:
                 fast = False
         if not n:
-            src.seek(done)
-            dst.seek(done)
+            src.seek(src_off + done)
+            dst.seek(dst_off + done)
             chunk = src.read(min(1 << 24, count - done))
             if not chunk:
-                raise ParquetFooterError("the input file shrank while it was copied")
+                raise ParquetFooterError("a file shrank while it was copied")
             dst.write(chunk)
             n = len(chunk)
         done += n
-    dst.seek(count)
+    dst.seek(dst_off + count)
 
 
 def _shift(cc: Struct, md: Struct, by: int) -> None:
@@ -578,98 +659,100 @@ def splice_assign(
     in_schema = pf.schema_arrow
     out_schema = pa.schema(list(in_schema) + list(fields), metadata=in_schema.metadata)
     new_schema = pa.schema(fields)
-    new_elements: list[Struct] | None = None
-    new_orders: list[Any] | None = None
     rows = 0
     target = os.fspath(dst)
     # A sibling file renamed over dst at the end: a failure half-way (a null key, a full
     # disk) leaves no partial output and an existing dst as it was.
     tmp = (f"{target}.{os.getpid()}.ringguard-tmp"
            if not os.path.exists(target) or os.path.isfile(target) else None)
+    fd, nodes = tempfile.mkstemp(suffix=".ringguard-nodes.parquet", dir=(
+        os.path.dirname(os.path.abspath(target)) if tmp else None))
+    os.close(fd)
     try:
-        with open(os.fspath(src), "rb") as fin, \
-                open(tmp or target, "wb") as out:
-            _copy(fin, out, footer.start)
-            pos = footer.start
+        # 1. The new columns, one row group per input row group (same row counts), into
+        # a Parquet file of their own: pyarrow encodes them, on disk so memory stays
+        # bounded by one row group.
+        writer = pq.ParquetWriter(nodes, new_schema, compression=plan.codec,
+                                  use_dictionary=True, write_statistics=False,
+                                  store_schema=False)
+        try:
             for g, rg in enumerate(groups):
                 n = _int(rg, RG_NUM_ROWS, "row group")
                 assert n is not None
                 parts: list[list[Any]] = [[] for _ in fields]
                 got = 0
-                for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[g], columns=[key],
-                                             use_threads=False):
+                for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[g],
+                                             columns=[key], use_threads=False):
                     for j, arr in enumerate(compute(batch.column(0))):
                         parts[j].append(arr)
                     got += batch.num_rows
                     if progress is not None:
                         progress(rows + got)
                 if got != n:
-                    raise ParquetFooterError(f"{os.fspath(src)}: row group {g} holds {got} rows, "
-                                             f"its footer says {n}")
+                    raise ParquetFooterError(f"{os.fspath(src)}: row group {g} holds {got} "
+                                             f"rows, its footer says {n}")
                 rows += n
                 cols = [pa.chunked_array(p, type=f.type)
                         for p, f in zip(parts, fields, strict=True)]
-                sink = pa.BufferOutputStream()
-                pq.write_table(pa.Table.from_arrays(cols, schema=new_schema), sink,
-                               row_group_size=max(n, 1), compression=plan.codec,
-                               use_dictionary=True, write_statistics=False, store_schema=False)
-                buf = sink.getvalue()
-                small = decode_struct(memoryview(buf)[len(buf) - 8 - int.from_bytes(
-                    buf[len(buf) - 8:len(buf) - 4].to_pybytes(), "little"):len(buf) - 8],
-                    "pyarrow's footer")
-                if new_elements is None:
-                    new_elements = _structs(small, FMD_SCHEMA, "pyarrow's footer")[1:]
-                    orders = get(small, FMD_COLUMN_ORDERS)
-                    new_orders = orders.value.items if orders is not None else None
-                sgroups = _structs(small, FMD_ROW_GROUPS, "pyarrow's footer")
-                if len(sgroups) != 1:
-                    raise AssertionError(f"pyarrow wrote {len(sgroups)} row groups for one")
-                added = 0
-                uncompressed = 0
-                chunks = _structs(sgroups[0], RG_COLUMNS, "pyarrow's footer")
-                for cc in chunks:
-                    start, length, md = _chunk_range(cc, "pyarrow's footer")
-                    out.write(buf[start:start + length])
-                    _shift(cc, md, pos - start)
-                    for fid in (CC_OFFSET_INDEX, CC_OFFSET_INDEX_LEN, CC_COLUMN_INDEX,
-                                CC_COLUMN_INDEX_LEN):  # not written (no page index), never kept
-                        cc[:] = [f for f in cc if f.fid != fid]
-                    md[:] = [f for f in md if f.fid not in (CMD_BLOOM, CMD_BLOOM_LEN)]
-                    pos += length
-                    added += length
-                    uncompressed += _int(md, CMD_UNCOMPRESSED, "pyarrow's footer") or 0
-                colf = get(rg, RG_COLUMNS)
-                assert colf is not None
-                colf.value.items.extend(chunks)
-                size = _int(rg, RG_TOTAL_BYTE_SIZE, "row group")
-                put(rg, RG_TOTAL_BYTE_SIZE, I64, (size or 0) + uncompressed)
-                comp = get(rg, RG_TOTAL_COMPRESSED)
-                if comp is not None:
-                    comp.value += added
-            # The footer: the input's, extended.
-            schema_f = get(meta, FMD_SCHEMA)
-            assert schema_f is not None and new_elements is not None
-            schema_f.value.items.extend(new_elements)
-            root = schema_f.value.items[0]
-            put(root, SE_NUM_CHILDREN, I32, len(schema_f.value.items) - 1)
-            orders_f = get(meta, FMD_COLUMN_ORDERS)
-            if orders_f is not None and new_orders is not None:
-                orders_f.value.items.extend(new_orders)
-            arrow = base64.b64encode(out_schema.serialize().to_pybytes())
-            kv = get(meta, FMD_KV)
-            entry = [Field(KV_KEY, BINARY, b"ARROW:schema"), Field(KV_VALUE, BINARY, arrow)]
-            if kv is None:
-                put(meta, FMD_KV, LIST, TList(STRUCT, [entry]))
+                writer.write_table(pa.Table.from_arrays(cols, schema=new_schema),
+                                   row_group_size=max(n, 1))
+        finally:
+            writer.close()
+        small = read_footer(nodes)
+        sgroups = _structs(small.meta, FMD_ROW_GROUPS, "pyarrow's footer")
+        if len(sgroups) != len(groups):
+            raise AssertionError(f"pyarrow wrote {len(sgroups)} row groups for {len(groups)}")
+
+        # 2. The output: the input's bytes, the new column chunks, the extended footer.
+        shift = footer.start - 4  # where the new file's bytes from offset 4 land
+        for rg, srg in zip(groups, sgroups, strict=True):
+            added = uncompressed = 0
+            chunks = _structs(srg, RG_COLUMNS, "pyarrow's footer")
+            for cc in chunks:
+                start, length, md = _chunk_range(cc, "pyarrow's footer")
+                if length and (start < 4 or start + length > small.start):
+                    raise AssertionError("pyarrow wrote a column chunk outside its data")
+                _shift(cc, md, shift)
+                for fid in (CC_OFFSET_INDEX, CC_OFFSET_INDEX_LEN, CC_COLUMN_INDEX,
+                            CC_COLUMN_INDEX_LEN):  # not written (no page index), never kept
+                    cc[:] = [f for f in cc if f.fid != fid]
+                md[:] = [f for f in md if f.fid not in (CMD_BLOOM, CMD_BLOOM_LEN)]
+                added += length
+                uncompressed += _int(md, CMD_UNCOMPRESSED, "pyarrow's footer") or 0
+            colf = get(rg, RG_COLUMNS)
+            assert colf is not None
+            colf.value.items.extend(chunks)
+            size = _int(rg, RG_TOTAL_BYTE_SIZE, "row group")
+            put(rg, RG_TOTAL_BYTE_SIZE, I64, (size or 0) + uncompressed)
+            comp = get(rg, RG_TOTAL_COMPRESSED)
+            if comp is not None:
+                comp.value += added
+        schema_f = get(meta, FMD_SCHEMA)
+        assert schema_f is not None
+        schema_f.value.items.extend(_structs(small.meta, FMD_SCHEMA, "pyarrow's footer")[1:])
+        put(schema_f.value.items[0], SE_NUM_CHILDREN, I32, len(schema_f.value.items) - 1)
+        orders_f, new_orders = get(meta, FMD_COLUMN_ORDERS), get(small.meta, FMD_COLUMN_ORDERS)
+        if orders_f is not None and new_orders is not None:
+            orders_f.value.items.extend(new_orders.value.items)
+        arrow = base64.b64encode(out_schema.serialize().to_pybytes())
+        kv = get(meta, FMD_KV)
+        entry = [Field(KV_KEY, BINARY, b"ARROW:schema"), Field(KV_VALUE, BINARY, arrow)]
+        if kv is None:
+            put(meta, FMD_KV, LIST, TList(STRUCT, [entry]))
+        else:
+            items = kv.value.items
+            old = [i for i, e in enumerate(items)
+                   if any(f.fid == KV_KEY and f.value == b"ARROW:schema" for f in e)]
+            if old:  # replaced where it was, other entries kept as they are
+                items[old[0]] = entry
+                items[:] = [e for i, e in enumerate(items) if i not in old[1:]]
             else:
-                items = kv.value.items
-                old = [i for i, e in enumerate(items)
-                       if any(f.fid == KV_KEY and f.value == b"ARROW:schema" for f in e)]
-                if old:  # replaced where it was, other entries kept as they are
-                    items[old[0]] = entry
-                    items[:] = [e for i, e in enumerate(items) if i not in old[1:]]
-                else:
-                    items.append(entry)
-            tail = encode_struct(meta)
+                items.append(entry)
+        tail = encode_struct(meta)
+        with open(os.fspath(src), "rb") as fin, open(nodes, "rb") as fnew, \
+                open(tmp or target, "wb") as out:
+            _copy(fin, out, 0, 0, footer.start)
+            _copy(fnew, out, 4, footer.start, small.start - 4)
             out.write(tail)
             out.write(_struct.pack("<I", len(tail)))
             out.write(b"PAR1")
@@ -679,4 +762,6 @@ def splice_assign(
         if tmp and os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    finally:
+        os.unlink(nodes)
     return rows
