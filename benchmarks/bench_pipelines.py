@@ -9,18 +9,27 @@ the CPU time of the process (user + system, from ``getrusage``): on a shared, bu
 the wall time includes waiting for the core, the CPU time does not. The
 output is checked against ``Ring.assign`` on a sample of rows. Target: >= 5 M rows/s.
 
-Side by side, the same way (own process, same core), it measures the floor: pyarrow
-alone copying the same file with the same reader and writer settings (memory map, same
-batches, per-column codecs, no dictionary or statistics on mostly distinct columns) but without
-ringguard and without the node column. What ringguard adds is the difference; a file
-pyarrow itself cannot copy at 5 M rows/s cannot be assigned at 5 M rows/s either.
-``--input-compression`` builds the input with another codec (the output mirrors it).
+Side by side, the same way (own process, same core, interleaved runs), it measures:
+
+* the re-encoding writer: ``ringguard.io.assign_file(..., passthrough=False)``, what
+  ``ringguard assign`` did before column-chunk passthrough (every input column decoded
+  and re-encoded by pyarrow's ``ParquetWriter``);
+* the pyarrow floor: pyarrow alone copying the same file with the same reader and writer
+  settings (memory map, same batches, per-column codecs, no dictionary or statistics on
+  mostly distinct columns), without ringguard and without the node column. No
+  re-encoding writer can beat it; passthrough can, because it never re-encodes the
+  input's columns (it reads the key column, copies the rest byte for byte).
+
+``--input-compression`` builds the input with another codec (the output mirrors it);
+several codecs, or ``--all`` (none, snappy, lz4, zstd), run one after the other and end
+with a summary table.
 
 Usage::
 
     python benchmarks/bench_pipelines.py                    # 20M keys (~300 MB input)
     python benchmarks/bench_pipelines.py --rows 2000000     # quicker, indicative
     python benchmarks/bench_pipelines.py --input-compression none   # uncompressed in and out
+    python benchmarks/bench_pipelines.py --all              # none, snappy, lz4, zstd in one run
 """
 
 from __future__ import annotations

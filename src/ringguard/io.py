@@ -201,8 +201,10 @@ def assign_file(
     the key column's codec, no statistics) with a footer extending the input's. It falls
     back to re-encoding every column as described above when passthrough does not apply:
     an encrypted footer or columns, a nested schema, column chunks in other files, a
-    codec pyarrow cannot write, an input without rows, a non-Parquet input or output, or
-    a ``compression`` other than the one every input column chunk already has.
+    codec pyarrow cannot write, an input without rows, many small row groups (a few
+    thousand rows each: re-encoding is faster there, see
+    :func:`ringguard._parquet.worth_it`), a non-Parquet input or output, or a
+    ``compression`` other than the one every input column chunk already has.
     ``passthrough=False`` forces re-encoding.
 
     Returns the number of rows. Raises ``KeyError`` naming the missing key column,
