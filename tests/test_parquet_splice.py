@@ -477,3 +477,25 @@ def test_cost_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert pq.read_table(fast).equals(pq.read_table(slow))
         _, start = footer_bytes(src)
         assert (fast.read_bytes()[:start] == src.read_bytes()[:start]) == spliced
+
+
+def test_unknown_footer_fields_survive_the_splice(tmp_path: Path) -> None:
+    """Fields this module does not know (a newer writer's) are kept, byte for byte."""
+    src, dst = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    pq.write_table(table(2_000), src, row_group_size=700)
+    raw, start = footer_bytes(src)
+    tree = P.decode_struct(raw)
+    future = [P.Field(1, P.DOUBLE, struct.pack("<d", 0.5)),
+              P.Field(40, P.MAP, P.TMap(P.BINARY, P.I64, [(b"x", -3)]))]
+    tree.append(P.Field(99, P.STRUCT, future))
+    rg = P.get(tree, P.FMD_ROW_GROUPS).value.items[0]  # type: ignore[union-attr]
+    P.put(rg, 60, P.BINARY, b"newer writer")
+    body = src.read_bytes()[:start]
+    write_with_footer(tmp_path, "in.parquet", body, P.encode_struct(tree))
+    assert pq.read_table(src).num_rows == 2_000  # readers skip unknown fields
+    assign_file(Ring(NODES), src, dst, "order_id")
+    out = P.read_footer(dst).meta
+    assert P.encode_struct(P.get(out, 99).value) == P.encode_struct(future)  # type: ignore[union-attr]
+    out_rg = P.get(out, P.FMD_ROW_GROUPS).value.items[0]  # type: ignore[union-attr]
+    assert P.get(out_rg, 60).value == b"newer writer"  # type: ignore[union-attr]
+    assert pq.read_table(dst).drop_columns(["node"]).equals(pq.read_table(src))
