@@ -8,6 +8,7 @@ dictionary-encoded column, so a million rows cost a million small ints, not stri
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -180,6 +181,7 @@ def assign_file(
     batch_rows: int = 1 << 20,
     progress: Callable[[int], None] | None = None,
     compression: str | None = None,
+    passthrough: bool = True,
 ) -> int:
     """Copy ``src`` to ``dst`` adding the node of every row (and ``replicas`` columns).
 
@@ -192,7 +194,23 @@ def assign_file(
     rows are mostly distinct (unique keys, ids): there they cost time and buy nothing.
     The node columns are always dictionary-encoded.
 
-    Returns the number of rows. Raises ``KeyError`` naming the missing key column.
+    Parquet in and Parquet out take a faster path, *column-chunk passthrough*
+    (:func:`ringguard._parquet.splice_assign`): the input's bytes are copied unchanged
+    (every column keeps its pages, encodings, statistics and codec), only the key column
+    is read, and the node column(s) are appended as new column chunks (dictionary-encoded,
+    the key column's codec, no statistics) with a footer extending the input's. It falls
+    back to re-encoding every column as described above when passthrough does not apply:
+    an encrypted footer or columns, a nested schema, column chunks in other files, a
+    codec pyarrow cannot write, an input without rows, many small row groups (a few
+    thousand rows each: re-encoding is faster there, see
+    :func:`ringguard._parquet.worth_it`), a non-Parquet input or output, or a
+    ``compression`` other than the one every input column chunk already has.
+    ``passthrough=False`` forces re-encoding.
+
+    Returns the number of rows. Raises ``KeyError`` naming the missing key column,
+    ``ValueError`` if the input already has a column named like an added one, and
+    :class:`ringguard._parquet.ParquetFooterError` (a ``ValueError``) for a Parquet input
+    whose footer is malformed.
     """
     pa = _pa()
     fin = detect_format(src, in_format)
@@ -206,6 +224,38 @@ def assign_file(
         if fout == "arrow" and compression not in ("none", "lz4", "zstd"):
             raise ValueError("compression: arrow output takes none, lz4 or zstd")
     names = _string_array(pa, placement.nodes)
+    if os.path.exists(dst) and os.path.samefile(src, dst):
+        raise ValueError(f"the output {os.fspath(dst)!r} is the input file")
+    labels = [column] + [f"{column}_{j}" for j in range(1, replicas)]
+    if passthrough and fin == "parquet" and fout == "parquet":
+        from . import _parquet
+
+        plan = _parquet.splice_plan(src, key)
+        if plan.ok:
+            _no_clash(labels, plan.names, src)
+        if (plan.ok and plan.codec is not None
+                and (compression is None or plan.codecs == {compression})):
+            fields = [pa.field(label, pa.dictionary(pa.int32(), pa.string()))
+                      for label in labels]
+
+            seen = 0
+
+            def compute(keys: Any) -> list[Any]:
+                nonlocal seen
+                try:
+                    if replicas:
+                        prefs = placement.replicas(keys, replicas)
+                        out = [_names(pa, np.ascontiguousarray(prefs[:, j]), names, fout)
+                               for j in range(replicas)]
+                    else:
+                        out = [_names(pa, placement.assign(keys), names, fout)]
+                except (TypeError, ValueError) as exc:
+                    raise _at_row(exc, seen, src, key) from exc
+                seen += len(keys)
+                return out
+
+            return _parquet.splice_assign(plan, src, dst, key, compute, fields,
+                                          batch_rows=batch_rows, progress=progress)
     writer: _Writer | None = None
     rows = 0
     try:
@@ -214,15 +264,22 @@ def assign_file(
                 raise KeyError(f"no column {key!r} in {os.fspath(src)} "
                                f"(columns: {', '.join(batch.schema.names)})")
             keys = batch.column(key)
+            if writer is None:
+                _no_clash(labels, batch.schema.names, src)
             cols, fields = list(batch.columns), list(batch.schema)
+            try:
+                if replicas:
+                    prefs = placement.replicas(keys, replicas)
+                else:
+                    idx = placement.assign(keys)
+            except (TypeError, ValueError) as exc:
+                raise _at_row(exc, rows, src, key) from exc
             if replicas:
-                prefs = placement.replicas(keys, replicas)
-                labels = [column] + [f"{column}_{j}" for j in range(1, replicas)]
                 for j, label in enumerate(labels):
                     cols.append(_names(pa, np.ascontiguousarray(prefs[:, j]), names, fout))
                     fields.append(pa.field(label, cols[-1].type))
             else:
-                cols.append(_names(pa, placement.assign(keys), names, fout))
+                cols.append(_names(pa, idx, names, fout))
                 fields.append(pa.field(column, cols[-1].type))
             out = pa.RecordBatch.from_arrays(cols, schema=pa.schema(fields))
             if writer is None:
@@ -242,6 +299,21 @@ def assign_file(
     if writer is None:  # an empty input: still write an empty output with the column
         raise ValueError(f"{os.fspath(src)} holds no rows")
     return rows
+
+
+def _at_row(exc: Exception, base: int, src: str | os.PathLike[str], key: str) -> Exception:
+    """A bad-key error with the row of the file (the key rule counts within a batch)."""
+    m = re.match(r"keys\[(\d+)\]: (.*)", str(exc), re.S)
+    if m is None or type(exc) not in (TypeError, ValueError):
+        return exc
+    return type(exc)(f"{os.fspath(src)}: row {base + int(m[1])}, column {key!r}: {m[2]}")
+
+
+def _no_clash(labels: list[str], names: Any, src: str | os.PathLike[str]) -> None:
+    clash = [label for label in labels if label in names]
+    if clash:
+        raise ValueError(f"{os.fspath(src)} already has a column {clash[0]!r}; "
+                         "name the node column otherwise (--column)")
 
 
 def _mirrored(codecs: dict[str, str], names: list[str], key: str) -> dict[str, str]:
