@@ -239,7 +239,7 @@ def _cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _measure(kind: str, rounds: int = 5) -> None:
+def _measure(kind: str, rounds: int = 10) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="rg-bench-"))
     procs: list[subprocess.Popen[bytes]] = []
     if kind == "redis":
