@@ -1,12 +1,13 @@
-"""SQLiteBackend's schema-4 layout: one row per key hash in ``records`` (the hash is the
-rowid), any other key of a taken hash in ``records_x``.
+"""SQLiteBackend's layout under keys that share a hash: records in a rowid table with an
+(hs, key) primary key, stored versions read by hash and matched by key, winners updated by
+rowid, new keys inserted.
 
 Real 64-bit collisions cannot be produced on demand, so the "collisions" variants squeeze
 the key hash (as tests/test_memory_backend.py does) to 16 or 512 values: most or some keys
-then share a hash, and the overflow table carries real traffic. Every variant is checked
-against the one-record-at-a-time model of last-writer-wins: write counts, scans (order,
-batch sizes), reads, counts and range digests, also after the file is reopened and after
-an older layout is migrated.
+then share a hash, which sends writes down the general (in-order) path. Every variant is
+checked against the one-record-at-a-time model of last-writer-wins: write counts, scans
+(order, batch sizes), reads, counts and range digests, also after the file is reopened
+through the other driver and after an older layout is migrated.
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ def variant(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     return str(request.param)
 
 
-def _overflow_rows(path: Path) -> int:
+def _shared(path: Path) -> int:
+    """Rows of ``records`` beyond one per distinct key hash."""
     with sqlite3.connect(path) as db:
-        return int(db.execute("SELECT COUNT(*) FROM records_x").fetchone()[0])
+        rows, hashes = db.execute("SELECT COUNT(*), COUNT(DISTINCT hs) FROM records").fetchone()
+    return int(rows - hashes)
 
 
 @pytest.fixture(params=["sqlite3", "apsw"])
@@ -63,7 +66,7 @@ def test_random_batches_match_the_model(tmp_path: Path, variant: str, driver: st
     """Expected: after each of 120 random batches (keys repeated within a batch, ties,
     tombstones) the write count equals the model's; now and then, and after a reopen
     through the other driver, scans, reads, count and digests equal the model's. With
-    squeezed hashes the overflow table is really used; without, it stays empty."""
+    squeezed hashes many stored keys really share a hash; without, none do."""
     rng = np.random.default_rng(31)
     path = tmp_path / "n.db"
     other = "apsw" if driver == "sqlite3" else "sqlite3"
@@ -82,7 +85,7 @@ def test_random_batches_match_the_model(tmp_path: Path, variant: str, driver: st
         assert again.write(more) == model.write(more)
     with SQLiteBackend(path, driver=driver) as again:
         _check_same(again, model, rng, odd_keys=False)  # type: ignore[arg-type]
-    x = _overflow_rows(path)
+    x = _shared(path)
     assert (x == 0) if variant == "plain" else (x > 0)
 
 
@@ -112,10 +115,11 @@ def test_scan_range_bounds_order_and_batch_sizes(tmp_path: Path, variant: str) -
     b.close()
 
 
-_V3_DDL = [
+_EARLY_V3_DDL = [
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     "CREATE TABLE records (hs INTEGER NOT NULL, key BLOB NOT NULL, value BLOB, "
-    "epoch INTEGER NOT NULL, seq INTEGER NOT NULL, dg INTEGER NOT NULL, PRIMARY KEY (hs, key))",
+    "epoch INTEGER NOT NULL, seq INTEGER NOT NULL, dg INTEGER NOT NULL, PRIMARY KEY (hs, key)) "
+    "WITHOUT ROWID",
     "CREATE TABLE digest_pages (page INTEGER PRIMARY KEY, counts BLOB NOT NULL, "
     "sums BLOB NOT NULL)",
     "CREATE TABLE digest_log (id INTEGER PRIMARY KEY, buckets BLOB NOT NULL, "
@@ -125,11 +129,13 @@ _V3_DDL = [
 ]
 
 
-def test_a_schema3_file_is_copied_into_the_new_layout(tmp_path: Path, variant: str) -> None:
-    """Expected: a schema-3 file (rowid table plus an (hs, key) primary key index),
-    holding keys that share a hash in the collision variants, opens as schema 4: the
-    same records (first key of a hash in ``records``, the others in ``records_x``),
-    digests recomputed and equal to the model's, later writes applied last-writer-wins."""
+def test_a_without_rowid_file_is_copied_into_the_rowid_layout(
+    tmp_path: Path, variant: str
+) -> None:
+    """Expected: an early schema-3 file (``WITHOUT ROWID`` table), holding keys that share
+    a hash in the collision variants, opens in the rowid layout with the same records,
+    digests equal to the model's and later writes applied last-writer-wins; its pages
+    and log (stale here: empty) are not trusted, the digests are recomputed."""
     rng = np.random.default_rng(33)
     model = Model()
     for _ in range(6):
@@ -137,7 +143,7 @@ def test_a_schema3_file_is_copied_into_the_new_layout(tmp_path: Path, variant: s
     ref = model.records()
     path = tmp_path / "v3.db"
     db = sqlite3.connect(path)
-    for stmt in _V3_DDL:
+    for stmt in _EARLY_V3_DDL:
         db.execute(stmt)
     hs = (backends_base.key_hashes(ref.keys) ^ np.uint64(1 << 63)).view(np.int64).tolist()
     db.executemany(
@@ -154,26 +160,21 @@ def test_a_schema3_file_is_copied_into_the_new_layout(tmp_path: Path, variant: s
         _check_same(b, model, rng, odd_keys=False)  # type: ignore[arg-type]
     db = sqlite3.connect(path)
     meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
-    pk = [r[1] for r in db.execute("PRAGMA table_info(records)") if r[5]]
+    pk = sorted((r[5], r[1]) for r in db.execute("PRAGMA table_info(records)") if r[5])
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE name = 'records'").fetchone()[0]
     names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
-    slots = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
     db.close()
-    assert meta["schema"] == 4 and pk == ["hs"] and "records_old" not in names
-    # one slot per distinct hash among the copied keys (plus the new keys' hashes)
-    copied = set(hs)
-    added = set((backends_base.key_hashes(more.keys) ^ np.uint64(1 << 63)).view(np.int64)
-                .tolist())
-    assert slots == len(copied | added)
-    assert _overflow_rows(path) == len(model.data) - slots
-    assert (slots == len(model.data)) == (variant == "plain")
+    assert meta["schema"] == 3 and [c for _, c in pk] == ["hs", "key"]
+    assert "WITHOUT ROWID" not in sql.upper() and "records_v2" not in names
+    assert (_shared(path) == 0) == (variant == "plain")
 
 
 def test_digests_of_colliding_keys_stay_exact_across_overwrites(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Expected: with every key on one hash (the slot holder and the rest in
-    ``records_x``), overwrites, tombstones and stale versions keep the incremental
-    digests equal to a recomputation, and each key reads back its own latest value."""
+    """Expected: with every key on one hash, overwrites, tombstones and stale versions
+    keep the incremental digests equal to a recomputation, and each key reads back its
+    own latest value."""
     fake = _squeezed(0)  # one hash value for every key
     for mod in (backends_base, sqlite_mod, memory_mod):
         monkeypatch.setattr(mod, "key_hashes", fake)
@@ -191,7 +192,7 @@ def test_digests_of_colliding_keys_stay_exact_across_overwrites(
             rc, rs = digests_of(b.scan(), bits)
             np.testing.assert_array_equal(c, rc)
             np.testing.assert_array_equal(s, rs)
-    assert _overflow_rows(tmp_path / "one.db") == 3
+    assert _shared(tmp_path / "one.db") == 3
 
 
 def test_scan_ranges_equals_scan_range_per_interval(

@@ -1,25 +1,24 @@
 """The embedded default backend: one SQLite file per node, WAL mode, durable commits.
 
-Schema (version 4)
+Schema (version 3)
 ------------------
-``records(hs, key, value, epoch, seq, dg)``, where ``hs`` is the key hash with its top bit
-flipped, read as a signed 64-bit integer (so SQLite's signed order is the hash order and a
-hash range is a range of ``hs``), and ``dg`` the record digest
-(:func:`~ringguard.backends.base.record_digests`) as a signed 64-bit integer. ``hs`` is the
-table's ``INTEGER PRIMARY KEY``, i.e. its rowid: the records live in one B-tree ordered by
-key hash, with nothing else to update per write, and a hash range is a rowid range.
+``records(hs, key, value, epoch, seq, dg)`` with primary key ``(hs, key)``, where ``hs`` is
+the key hash with its top bit flipped, read as a signed 64-bit integer (so SQLite's signed
+order is the hash order and a hash range is a primary-key range), and ``dg`` the record
+digest (:func:`~ringguard.backends.base.record_digests`) as a signed 64-bit integer.
+``records`` is an ordinary rowid table, rows in insertion order, with the primary key a
+separate index of small entries. Layouts clustered by key hash were measured and dropped:
 
-Two distinct keys can share a 64-bit hash (about one pair in a billion-key node). The first
-key of a hash holds the slot in ``records``; any other key with that hash lives in
-``records_x`` (same columns, primary key ``(hs, key)``), which is empty in practice and is
-only read when it is not. A key is found by its slot's key, then in ``records_x``.
+- schema 2's ``WITHOUT ROWID`` table keeps the ~250-byte rows in the key's B-tree: 2-3x
+  dearer per written row once a node holds 100k records (upserts of 4,000-record batches:
+  ~18 vs ~7 us per row at 100k rows, ~24 vs ~8 at 400k);
+- the key hash as the rowid (one B-tree in hash order, no index) made overwrites about
+  1.3x cheaper and scans in hash order about 1.8x faster, but every *new* key dirties a
+  random table page, which the WAL then writes whole: an order stream of 1M new keys
+  (``put_many`` of 20,000 over 10 nodes, replication 2) ran at 17k records/s against 31k.
 
-Earlier layouts (schema 3: ``records`` a rowid table with a separate ``(hs, key)`` primary
-key index, so every write updated two B-trees and a range scan followed the index back
-into the table; schema 2: the same key in a ``WITHOUT ROWID`` table; schema 1: no hashes)
-are copied into this one when the file is opened. Per written row, schema 4 costs about
-two thirds of schema 3 (one B-tree, and an ``UPDATE`` of the stored row where schema 3 ran
-an upsert through the index), and scans in hash order read the table in order.
+In this layout a new row is appended to the table and only the small index entry lands
+at a random place. Schema 2 and 1 files are copied into it by the migration.
 
 The per-range digests (``2**DIGEST_BITS`` ranges: a record count and a digest sum each) live
 in two NumPy arrays in memory, updated in batch from every write. They are persisted in the
@@ -32,7 +31,7 @@ in two NumPy arrays in memory, updated in batch from every write. They are persi
   ``_LOG_CHECKPOINT`` rows, the next write rewrites the pages the log touched and empties it
   inside its own transaction (the pages plus the log always equal the arrays).
 
-Opening a file loads the pages and applies the log in order. ``meta`` holds ``schema`` (4)
+Opening a file loads the pages and applies the log in order. ``meta`` holds ``schema`` (3)
 and ``digest_bits``, the resolution the digests were written at; a file written at another
 resolution, or with an older schema (version 2 kept the digests in a ``digests`` table
 through triggers, one UPDATE per record; version 1 had no hashes), is migrated on open by
@@ -45,10 +44,11 @@ write path (row by row in ``executemany``): about 11 against 14-18 us of CPU per
 replicated record in ``benchmarks/test_bench_failover.py``. Both see the same schema.
 
 Writes apply last-writer-wins in one transaction per batch (``BEGIN IMMEDIATE``: no other
-connection writes between the read and the write): one ``SELECT`` by rowid of the stored
-versions and digests of the batch's keys, the decision in NumPy, one ``executemany``
-``UPDATE`` of the winners already stored and one ``INSERT`` of the new ones, and one
-``digest_log`` row.
+connection writes between the read and the write): one ``SELECT`` through the primary key
+of the stored rowids, versions and digests of the batch's keys, the decision in NumPy, one
+``executemany`` ``UPDATE`` by rowid of the winners already stored (the index does not
+change: its columns do not) and one ``INSERT`` of the new ones, and one ``digest_log`` row.
+An upsert through the index cost about 1.5x the ``UPDATE``.
 """
 
 from __future__ import annotations
@@ -77,22 +77,12 @@ from .base import (
 
 __all__ = ["SQLiteBackend"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 3
 _FLIP = np.uint64(1 << 63)
 _COLS = "hs, key, value, epoch, seq, dg"
 _SCHEMA = [
     """
     CREATE TABLE IF NOT EXISTS records (
-        hs INTEGER PRIMARY KEY,
-        key BLOB NOT NULL,
-        value BLOB,
-        epoch INTEGER NOT NULL,
-        seq INTEGER NOT NULL,
-        dg INTEGER NOT NULL
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS records_x (
         hs INTEGER NOT NULL,
         key BLOB NOT NULL,
         value BLOB,
@@ -100,7 +90,7 @@ _SCHEMA = [
         seq INTEGER NOT NULL,
         dg INTEGER NOT NULL,
         PRIMARY KEY (hs, key)
-    ) WITHOUT ROWID
+    )
     """,
     """
     CREATE TABLE IF NOT EXISTS digest_pages (
@@ -122,21 +112,15 @@ _V2_OBJECTS = [
     "DROP TABLE IF EXISTS digests",
 ]
 # The decision is made from a read in the same write transaction, so these need no
-# version guard: an UPDATE of a winner whose key holds its hash's slot, an INSERT of a new
-# key into a free slot, and an upsert into the overflow table.
-_UPDATE = "UPDATE records SET value = ?, epoch = ?, seq = ?, dg = ? WHERE hs = ?"
+# version guard: an UPDATE by rowid of a winner already stored, an INSERT of a new key.
+_UPDATE = "UPDATE records SET value = ?, epoch = ?, seq = ?, dg = ? WHERE rowid = ?"
 _INSERT = f"INSERT INTO records ({_COLS}) VALUES (?, ?, ?, ?, ?, ?)"
-_UPSERT_X = f"""
-INSERT INTO records_x ({_COLS}) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT(hs, key) DO UPDATE SET value = excluded.value, epoch = excluded.epoch,
-    seq = excluded.seq, dg = excluded.dg
-"""
 # A connection of either driver (sqlite3.Connection or apsw.Connection): both offer
 # execute() -> cursor (fetchall, fetchone, iteration), executemany() and in_transaction.
 DB = Any
-# A stored row as the write path reads it: (hs, key, epoch, seq, dg).
+# A stored row as the write path reads it: (hs, key, epoch, seq, dg, rowid).
 Row = tuple[Any, ...]
-# What _plan decides: (win, applied, old_dg, new, upd, ins, ovf).
+# What _plan decides: (win, applied, old_dg, new, upd, rowids, ins).
 Plan = tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 _CHUNK = 500  # keys per SELECT ... IN (...), below every SQLite's variable limit
 _PAGE_BITS = min(DIGEST_BITS, 10)  # ranges per checkpoint page: 2**10 (16 KiB of BLOBs)
@@ -272,25 +256,31 @@ class SQLiteBackend(Backend):
                     f"{self.path}: schema version {version!r} is newer than this ringguard "
                     f"understands ({SCHEMA_VERSION})"
                 )
-            # Older layouts are renamed and copied into schema 4's below: version 1 (no
-            # hashes), and every layout whose primary key is (hs, key) (schema 2's WITHOUT
-            # ROWID table, schema 3's rowid table with a primary key index).
-            v1 = bool(cols) and "hs" not in cols
-            relayout = bool(cols) and not v1 and self._key_in_primary_key(db)
-            old = v1 or relayout
+            old = bool(cols) and "hs" not in cols  # version 1: key primary key, no hashes
             if old:
-                db.execute("ALTER TABLE records RENAME TO records_old")
+                db.execute("ALTER TABLE records RENAME TO records_v1")
+            # A WITHOUT ROWID records table (schema 2, early schema 3 files): copied into
+            # the rowid layout.
+            relayout = bool(cols) and not old and self._without_rowid(db)
+            if relayout:
+                db.execute("ALTER TABLE records RENAME TO records_v2")
             if version is None or version < SCHEMA_VERSION:
                 for stmt in _V2_OBJECTS:
                     db.execute(stmt)
             for stmt in _SCHEMA:
                 db.execute(stmt)
-            if v1:
-                self._hash_v1(db)
             if old:
-                self._copy_old(db)
-            if old or version != SCHEMA_VERSION or meta.get("digest_bits") != DIGEST_BITS:
-                # Older schema, new file or another resolution: digests from the records.
+                self._migrate_v1(db)
+            if relayout:
+                db.execute(
+                    f"INSERT INTO records ({_COLS}) "
+                    f"SELECT {_COLS} FROM records_v2 ORDER BY hs, key"
+                )
+                db.execute("DROP TABLE records_v2")
+            if (old or relayout or version != SCHEMA_VERSION
+                    or meta.get("digest_bits") != DIGEST_BITS):
+                # Older schema or layout, new file or another resolution: digests from
+                # the records.
                 self._rebuild_digests(db)
             else:
                 self._load_digests(db)
@@ -306,17 +296,13 @@ class SQLiteBackend(Backend):
         self._data_version = int(db.execute("PRAGMA data_version").fetchone()[0])
 
     @staticmethod
-    def _key_in_primary_key(db: DB) -> bool:
-        """Whether ``records`` has the (hs, key) primary key of schemas 2 and 3."""
-        return any(r[1] == "key" and r[5] > 0 for r in db.execute("PRAGMA table_info(records)"))
+    def _without_rowid(db: DB) -> bool:
+        row = db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'records'"
+        ).fetchone()
+        return row is not None and "WITHOUT ROWID" in " ".join(str(row[0]).upper().split())
 
-    def _hash_v1(self, db: DB) -> None:
-        """Turn version 1's ``records_old(key, value, epoch, seq)`` into the
-        ``(hs, key, value, epoch, seq, dg)`` columns :meth:`_copy_old` reads."""
-        db.execute("ALTER TABLE records_old RENAME TO records_v1")
-        db.execute(
-            f"CREATE TABLE records_old ({_COLS}, PRIMARY KEY (hs, key)) WITHOUT ROWID"
-        )
+    def _migrate_v1(self, db: DB) -> None:
         cur = db.execute("SELECT key, value, epoch, seq FROM records_v1")
         while True:
             rows = list(itertools.islice(cur, 10_000))
@@ -328,26 +314,8 @@ class SQLiteBackend(Backend):
                 np.array([r[2] for r in rows], dtype=np.int64),
                 np.array([r[3] for r in rows], dtype=np.int64),
             )
-            db.executemany(
-                f"INSERT INTO records_old ({_COLS}) VALUES (?, ?, ?, ?, ?, ?)", self._rows(recs)
-            )
+            db.executemany(_INSERT, self._rows(recs))  # version 1 had one row per key
         db.execute("DROP TABLE records_v1")
-
-    @staticmethod
-    def _copy_old(db: DB) -> None:
-        """Copy ``records_old`` (one row per key, columns :data:`_COLS`) into schema 4's
-        tables, in hash order: the first key of each hash takes the slot in ``records``,
-        any other key of that hash goes to ``records_x``."""
-        db.execute(
-            f"INSERT OR IGNORE INTO records ({_COLS}) "
-            f"SELECT {_COLS} FROM records_old ORDER BY hs, key"
-        )
-        db.execute(
-            f"INSERT INTO records_x ({_COLS}) "
-            "SELECT o.hs, o.key, o.value, o.epoch, o.seq, o.dg FROM records_old AS o "
-            "JOIN records AS m ON m.hs = o.hs WHERE m.key <> o.key"
-        )
-        db.execute("DROP TABLE records_old")
 
     # ---- digests ------------------------------------------------------------------------
 
@@ -356,7 +324,7 @@ class SQLiteBackend(Backend):
         as pages (the log emptied). Inside the caller's transaction."""
         counts = np.zeros(2**DIGEST_BITS, dtype=np.uint64)
         sums = np.zeros(2**DIGEST_BITS, dtype=np.uint64)
-        cur = db.execute("SELECT hs, dg FROM records UNION ALL SELECT hs, dg FROM records_x")
+        cur = db.execute("SELECT hs, dg FROM records")
         while True:
             rows = list(itertools.islice(cur, 100_000))
             if not rows:
@@ -491,11 +459,6 @@ class SQLiteBackend(Backend):
             rows += db.execute(q, part).fetchall()
         return rows
 
-    @staticmethod
-    def _has_overflow(db: DB) -> bool:
-        """Whether ``records_x`` holds any row (almost never)."""
-        return bool(db.execute("SELECT EXISTS (SELECT 1 FROM records_x)").fetchone()[0])
-
     def write(self, records: Records, *, fenced: bool = False) -> int:
         n = len(records)
         if not n:
@@ -523,12 +486,8 @@ class SQLiteBackend(Backend):
                 # here): a node being rebuilt or filled skips the read.
                 maybe = self._counts[_buckets(hs)] > 0
                 look = hsl if maybe.all() else [hsl[i] for i in np.flatnonzero(maybe).tolist()]
-                main = self._fetch(db, "records", "hs, key, epoch, seq, dg", look)
-                over = (
-                    self._fetch(db, "records_x", "hs, key, epoch, seq, dg", look)
-                    if look and self._has_overflow(db) else []
-                )
-                plan = self._plan(records, hs, main, over)
+                stored = self._fetch(db, "records", "hs, key, epoch, seq, dg, rowid", look)
+                plan = self._plan(records, hs, stored)
                 self._apply(db, records, hs, hsl, plan)
                 win, applied, old_dg, new = plan[:4]
                 delta = None
@@ -564,14 +523,13 @@ class SQLiteBackend(Backend):
     def _apply(
         db: DB, records: Records, hs: np.ndarray, hsl: list[int], plan: Plan
     ) -> None:
-        """Run the statements of a :meth:`_plan`: UPDATE the winners that hold their
-        hash's slot, INSERT the new keys that take a free slot, upsert the rest into
-        ``records_x``."""
+        """Run the statements of a :meth:`_plan`: UPDATE by rowid the winners already
+        stored, INSERT the new keys (in hash order: the index entries land in sequence)."""
         n = len(records)
         keys, values = records.keys, records.values
         ep, sq = records.epochs.tolist(), records.seqs.tolist()
         dgl = records.digests().view(np.int64).tolist()
-        upd, ins, ovf = plan[4:]
+        upd, rowids, ins = plan[4:]
 
         def cols(idx: np.ndarray) -> tuple[list[Any], ...]:
             if len(idx) == n and bool((idx == np.arange(n)).all()):  # every record, in order
@@ -580,58 +538,54 @@ class SQLiteBackend(Backend):
             return tuple([c[i] for i in pick] for c in (hsl, keys, values, ep, sq, dgl))
 
         if len(upd):
-            h, _, v, e, s, d = cols(upd)
-            db.executemany(_UPDATE, zip(v, e, s, d, h, strict=True))
+            _, _, v, e, s, d = cols(upd)
+            db.executemany(_UPDATE, zip(v, e, s, d, rowids.tolist(), strict=True))
         if len(ins):
-            # New rows in rowid order: each B-tree page is visited once, in sequence (a
-            # node being filled or rebuilt inserts far more rows than its cache holds).
             order = np.argsort(hs[ins], kind="stable")
             db.executemany(_INSERT, zip(*cols(ins[order]), strict=True))
-        if len(ovf):
-            db.executemany(_UPSERT_X, zip(*cols(ovf), strict=True))
 
     @staticmethod
-    def _plan(records: Records, hs: np.ndarray, main: list[Row], over: list[Row]) -> Plan:
-        """Last-writer-wins of ``records`` against the stored rows of their hashes
-        (``main`` from ``records``, ``over`` from ``records_x``, each ``(hs, key, epoch,
-        seq, dg)``; rows of other keys with the same hash may be among them).
+    def _plan(records: Records, hs: np.ndarray, stored: list[Row]) -> Plan:
+        """Last-writer-wins of ``records`` against the ``stored`` rows of their hashes
+        (``(hs, key, epoch, seq, dg, rowid)``; rows of other keys with the same hash may be
+        among them).
 
-        Returns ``(win, applied, old_dg, new, upd, ins, ovf)``: the positions of the
+        Returns ``(win, applied, old_dg, new, upd, rowids, ins)``: the positions of the
         records that end up stored (one per key, ascending), how many records a
         sequential application would have applied (what :meth:`write` returns), the
-        digest each winner replaces (0 where none), whether its key was absent, and the
-        winners split by statement (see :meth:`_apply`).
+        digest each winner replaces (0 where none), whether its key was absent, the
+        winners already stored with their rowids, and the new ones (see :meth:`_apply`).
         """
         n = len(records)
         keys = records.keys
         e, s = records.epochs, records.seqs
         order = np.argsort(hs, kind="stable")
         sh = hs[order]
-        if not over and not (n > 1 and bool((sh[1:] == sh[:-1]).any())):
-            # Every hash once in the batch, no overflow: decide in NumPy, provided every
-            # stored row is the batch's key of its hash (else a collision: the general way).
+        if not (n > 1 and bool((sh[1:] == sh[:-1]).any())):
+            # Every hash once in the batch: decide in NumPy, provided every stored row is
+            # the batch's key of its hash (else a collision: the general way below).
             have = np.zeros(n, dtype=bool)
             oe = np.full(n, -1, dtype=np.int64)
             os_ = np.full(n, -1, dtype=np.int64)
             od = np.zeros(n, dtype=np.int64)
+            rid = np.zeros(n, dtype=np.int64)
             ok = True
-            if main:
-                rh, rk, re, rs, rd = zip(*main, strict=True)
+            if stored:
+                rh, rk, re, rs, rd, rr = zip(*stored, strict=True)
                 ix = order[np.searchsorted(sh, np.array(rh, dtype=np.int64))]
                 ok = all(map(operator.eq, map(keys.__getitem__, ix.tolist()), rk))
                 if ok:
                     have[ix] = True
-                    oe[ix], os_[ix], od[ix] = re, rs, rd
+                    oe[ix], os_[ix], od[ix], rid[ix] = re, rs, rd, rr
             if ok:
                 win = np.flatnonzero(~have | (e > oe) | ((e == oe) & (s > os_)))
                 fresh = ~have[win]
-                return (win, len(win), od[win].view(np.uint64), fresh,
-                        win[~fresh], win[fresh], win[:0])
-        # A hash more than once, a collision or overflow rows: apply in order, as a
-        # sequential writer would.
-        slot = {r[0]: r[1] for r in main}  # the key holding each stored hash's slot
-        old = {r[1]: (r[2], r[3], r[4], True) for r in main}
-        old.update((r[1], (r[2], r[3], r[4], False)) for r in over)
+                upd = win[~fresh]
+                return (win, len(win), od[win].view(np.uint64), fresh, upd, rid[upd],
+                        win[fresh])
+        # A hash more than once or a collision: apply in order, as a sequential writer
+        # would.
+        old = {r[1]: (r[2], r[3], r[4], r[5]) for r in stored}
         cur = {k: (v[0], v[1]) for k, v in old.items()}
         last: dict[bytes, int] = {}
         applied = 0
@@ -642,24 +596,11 @@ class SQLiteBackend(Backend):
                 last[k] = i
                 applied += 1
         win = np.array(sorted(last.values()), dtype=np.intp)
-        hl = hs.tolist()
-        old_dg = np.zeros(len(win), dtype=np.int64)
-        fresh = np.zeros(len(win), dtype=bool)
-        where = np.zeros(len(win), dtype=np.int8)  # 0 update, 1 insert, 2 records_x
-        for j, i in enumerate(win.tolist()):
-            k, h = keys[i], hl[i]
-            if k in old:
-                old_dg[j] = old[k][2]
-                where[j] = 0 if old[k][3] else 2
-            else:
-                fresh[j] = True
-                if h in slot:
-                    where[j] = 2
-                else:
-                    slot[h] = k
-                    where[j] = 1
-        return (win, applied, old_dg.view(np.uint64), fresh,
-                win[where == 0], win[where == 1], win[where == 2])
+        wk = [keys[i] for i in win.tolist()]
+        old_dg = np.array([old[k][2] if k in old else 0 for k in wk], dtype=np.int64)
+        fresh = np.array([k not in old for k in wk], dtype=bool)
+        rowids = np.array([old[k][3] for k in wk if k in old], dtype=np.int64)
+        return (win, applied, old_dg.view(np.uint64), fresh, win[~fresh], rowids, win[fresh])
 
     @staticmethod
     def _delta(
@@ -686,10 +627,6 @@ class SQLiteBackend(Backend):
                 # records of their own keys, and only the searched keys are looked up.
                 for k, v, e, s in self._fetch(db, "records", cols, hs):
                     found[bytes(k)] = (None if v is None else bytes(v), e, s)
-                rest = [h for k, h in zip(ks, hs, strict=True) if k not in found]
-                if rest and self._has_overflow(db):
-                    for k, v, e, s in self._fetch(db, "records_x", cols, rest):
-                        found[bytes(k)] = (None if v is None else bytes(v), e, s)
             except self._errors as exc:
                 raise BackendError(f"{self.path}: read failed ({exc})") from exc
         got = [found.get(k) for k in ks]
@@ -731,44 +668,39 @@ class SQLiteBackend(Backend):
         disjoint), in (hs, key) order, in lists of at most ``batch_size``, each with the
         index in ``ivs`` of every row. The lock is never held across a ``yield``."""
         cols = "key, value, epoch, seq, hs"
-        q_main = f"SELECT {cols} FROM records WHERE hs >= ? AND hs <= ? ORDER BY hs LIMIT ?"
-        q_over = f"SELECT {cols} FROM records_x WHERE hs >= ? AND hs <= ?"
+        q_first = (f"SELECT {cols} FROM records WHERE hs >= ? AND hs <= ? "
+                   "ORDER BY hs, key LIMIT ?")
+        q_next = (f"SELECT {cols} FROM records WHERE (hs, key) > (?, ?) AND hs <= ? "
+                  "ORDER BY hs, key LIMIT ?")
         out: list[Row] = []
         which: list[int] = []
         j = 0  # the interval being read
-        start: int | None = None  # where its next page starts (inclusive hs), None: at lo
+        last: tuple[int, bytes] | None = None  # where its last page ended, None: at lo
         while j < len(ivs):
             # One lock hold reads intervals until a batch is full (an incremental backup's
-            # thousands of small intervals cost a query each, not a lock, a file check and
-            # an overflow probe each).
+            # thousands of small intervals cost a query each, not a lock and a file check
+            # each).
             with self._lock:
                 db = self._conn()
                 try:
-                    over = self._has_overflow(db)
                     while j < len(ivs) and len(out) < batch_size:
                         lo, hi = ivs[j]
                         if lo >= hi:
-                            j, start = j + 1, None
+                            j, last = j + 1, None
                             continue
                         top = _signed(hi - 1)  # inclusive upper bound on hs
-                        if start is None:
-                            start = _signed(lo)
-                        # Keyset pagination on hs (the rowid: one row per hash in
-                        # ``records``); the overflow rows of the hashes a page covers are
-                        # merged in, in (hs, key) order.
-                        rows = db.execute(q_main, (start, top, batch_size)).fetchall()
-                        full = len(rows) == batch_size
-                        upto = rows[-1][4] if full else top
-                        if over:
-                            more = db.execute(q_over, (start, upto)).fetchall()
-                            if more:
-                                rows = sorted(rows + more, key=lambda r: (r[4], bytes(r[0])))
+                        # Keyset pagination on the primary key (hs, key).
+                        if last is None:
+                            rows = db.execute(q_first, (_signed(lo), top, batch_size)).fetchall()
+                        else:
+                            rows = db.execute(
+                                q_next, (last[0], last[1], top, batch_size)).fetchall()
                         out += rows
                         which += [j] * len(rows)
-                        if not full or upto == top:
-                            j, start = j + 1, None
+                        if len(rows) < batch_size:
+                            j, last = j + 1, None
                         else:
-                            start = upto + 1  # upto < top <= 2**63 - 1
+                            last = (rows[-1][4], rows[-1][0])
                 except self._errors as exc:
                     raise BackendError(f"{self.path}: scan failed ({exc})") from exc
             while len(out) >= batch_size:
@@ -801,9 +733,7 @@ class SQLiteBackend(Backend):
 
     def count(self) -> int:
         with self._lock:
-            return int(self._conn().execute(
-                "SELECT (SELECT COUNT(*) FROM records) + (SELECT COUNT(*) FROM records_x)"
-            ).fetchone()[0])
+            return int(self._conn().execute("SELECT COUNT(*) FROM records").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:
