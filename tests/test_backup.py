@@ -1116,3 +1116,73 @@ def test_backup_and_restore_report_progress(tmp_path: Path) -> None:
         repo.backup(src, progress=5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="progress: expected a callable"):
         repo.restore(sid, MemoryBackend("u"), progress="x")  # type: ignore[arg-type]
+
+
+def test_block_stats_greatest_version_equals_sorting() -> None:
+    """Expected: block_stats' greatest (epoch, seq) of each block (computed with two
+    reductions, no sort) equals max() of the (epoch, seq) tuples, ties of epoch included."""
+    from ringguard.backup.snapshot import block_stats
+
+    rng = np.random.default_rng(11)
+    for n in (1, 2, 50, 3000):
+        fine = np.sort(rng.integers(0, max(1, n // 4), n))
+        epochs = rng.integers(0, 4, n)  # few epochs: many ties, decided by seq
+        seqs = rng.integers(0, 2**62, n)
+        recs = Records.build([b"k%d" % i for i in range(n)], [b"v"] * n, epochs, seqs)
+        st = block_stats(fine, recs)
+        want: dict[int, tuple[int, int]] = {}
+        for f, e, s in zip(fine.tolist(), epochs.tolist(), seqs.tolist(), strict=True):
+            want[f] = max(want.get(f, (-1, -1)), (e, s))
+        assert st.ranges.tolist() == sorted(want)
+        assert list(zip(st.epochs.tolist(), st.seqs.tolist(), strict=True)) == [
+            want[f] for f in sorted(want)]
+        rd = record_digests(recs)
+        assert st.counts.sum() == n and st.digests.tolist() == [
+            int(rd[fine == f].sum(dtype=np.uint64)) for f in sorted(want)]
+
+
+def test_default_range_bits_follow_the_node_size(repo_dir: Path) -> None:
+    """Expected: with range_bits=None a full backup groups ranges so a chunk holds about
+    group_records records (one chunk per non-empty group of the chosen bits); a node that
+    grew a little keeps the previous grouping, so unchanged groups deduplicate; an
+    incremental backup extends a parent of any grouping; an explicit range_bits is kept."""
+    src = filled()
+    repo = BackupRepository(repo_dir)
+    assert repo.range_bits is None
+    repo.group_records = max(1, N // 50)  # ~50 records a chunk on the pure-Python core
+    want_bits = ((N - 1) // repo.group_records).bit_length()  # N / 2**bits <= group_records
+    s1 = repo.backup(src)
+    m1 = repo.manifest(s1)
+    groups = set((digest_ranges(list(dump(src))) >> (DIGEST_BITS - want_bits)).tolist())
+    assert m1.range_bits == want_bits and len(m1.chunks) == len(groups)
+    assert repo.last_backup[0].chunks_written == len(groups)
+    assert max(int(c) for c in np.bincount(m1.columns["chunk"].astype(np.int64),
+                                           weights=m1.columns["count"])) \
+        <= 2 * repo.group_records  # a group never holds many more than the target
+    # Grow the node by a quarter: the new choice is within one bit, so the old one stays,
+    # and every group the new keys avoided is the same chunk again.
+    extra = [f"more:{i:07d}".encode() for i in range(N // 4)]
+    src.write(Records.build(extra, [b"e"] * len(extra), 2, np.arange(1, len(extra) + 1)))
+    s2 = repo.backup(src, full=True)
+    m2 = repo.manifest(s2)
+    touched = set((digest_ranges(extra) >> (DIGEST_BITS - want_bits)).tolist())
+    assert m2.range_bits == want_bits
+    assert repo.last_backup[0].chunks_written == len(touched)
+    assert repo.last_backup[0].chunks_reused == len(groups - touched)
+    target = MemoryBackend("t")
+    repo.restore(s2, target)
+    assert dump(target) == dump(src)
+    # An incremental backup by a repository with another grouping extends the parent.
+    src.write(Records.build([b"key:0000003"], [b"changed"], 3, [1]))
+    other = want_bits + 2
+    explicit = BackupRepository(repo_dir, range_bits=other)
+    s3 = explicit.backup(src)
+    assert explicit.last_backup[0].parent is None  # explicit bits: only a same-bits parent
+    assert explicit.manifest(s3).range_bits == other
+    src.write(Records.build([b"key:0000004"], [b"changed"], 4, [1]))
+    s4 = repo.backup(src)
+    assert repo.last_backup[0].parent == s3 and repo.last_backup[0].ranges_read == 1
+    assert repo.manifest(s4).range_bits == other  # inherited with the parent's chunks
+    assert repo.verify().ok
+    with pytest.raises(ValueError, match="range_bits"):
+        BackupRepository(repo_dir, range_bits=-1)

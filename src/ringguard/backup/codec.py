@@ -106,15 +106,17 @@ def encode_chunk(
     klens = (np.fromiter(map(len, records.keys), dtype="<u4", count=n) if klens is None
              else np.asarray(klens, dtype="<u4"))
     vals: list[Any] = records.values
+    vl = np.asarray(vlens, dtype="<i8")
     parts = [
         _PAY_HEAD.pack(_PAYLOAD_MAGIC, n, nb),
         table.tobytes(),
         klens.tobytes(),
-        np.asarray(vlens, dtype="<i8").tobytes(),
+        vl.tobytes(),
         np.asarray(records.epochs, dtype="<i8").tobytes(),
         np.asarray(records.seqs, dtype="<i8").tobytes(),
         b"".join(records.keys),
-        b"".join(vals) if None not in vals else b"".join([v for v in vals if v is not None]),
+        b"".join(vals) if n == 0 or vl.min() >= 0 else b"".join(
+            [v for v in vals if v is not None]),
     ]
     return b"".join(parts)
 
