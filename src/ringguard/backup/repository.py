@@ -489,6 +489,8 @@ class BackupRepository:
                 s.put("config", raw)
         self.id: str = config["id"]
         self.encrypted = self._crypto is not None
+        #: The repository format (the config's version); new manifests are written in it.
+        self.format_version: int = config["version"]
 
     @property
     def urls(self) -> list[str]:
@@ -784,7 +786,7 @@ class BackupRepository:
                 fuzzy_ranges=tuple(res.fuzzy_ranges), hash_function=KEY_HASH,
                 hash_seed=KEY_HASH_SEED,
             )
-            doc = dump_manifest(m)
+            doc = dump_manifest(m, version=self.format_version, codec=self.codec)
             for s, names in zip(self._stores, fresh, strict=True):
                 s.flush(names)  # every chunk durable before the manifest names it
             lk.check()  # still registered: no prune can have swept what this one names
