@@ -1308,3 +1308,31 @@ def test_damaged_compressed_range_table_is_refused(repo_dir: Path, damage: str) 
     with pytest.raises(BackupCorrupted):
         repo.restore(sid, t)
     assert t.count() == 0
+
+
+def test_local_store_flush_fsyncs_few_objects_and_syncfs_many(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Expected: flush() of a few objects fsyncs each file, its directory and the chunks
+    directory (and never syncfs, which waits for every writer on the filesystem); of more
+    than FSYNC_MAX_OBJECTS it makes one syncfs call where the platform has it."""
+    from ringguard.backup import store as store_mod
+
+    st = store_mod.LocalStore(str(tmp_path / "r"))
+    names = [f"chunks/{i:02x}/{i:064x}" for i in range(store_mod.FSYNC_MAX_OBJECTS + 1)]
+    for n in names:
+        st.put(n, b"x", sync=False)
+    synced: list[str] = []
+    syncfs: list[str] = []
+    monkeypatch.setattr(store_mod, "_fsync_path", synced.append)
+    def fake_syncfs(path: str) -> bool:
+        syncfs.append(path)
+        return True
+
+    monkeypatch.setattr(store_mod, "_syncfs", fake_syncfs)
+    few = names[:2]
+    st.flush(few)
+    want = {st._path(n) for n in few} | {os.path.dirname(st._path(n)) for n in few}
+    assert set(synced) == want | {str(tmp_path / "r" / "chunks")} and not syncfs
+    synced.clear()
+    st.flush(names)
+    assert syncfs == [st.root] and not synced
