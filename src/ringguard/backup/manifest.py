@@ -260,14 +260,21 @@ def encode_table(columns: dict[str, np.ndarray], codec: int) -> bytes:
     """The version 3 range table: one compressed object (see the module docstring)."""
     from .codec import compress
 
-    parts = []
+    rows = len(columns["range"])
+    out = np.empty(rows * ROW_BYTES, dtype=np.uint8)
+    at = 0
     for k, t in RANGE_COLUMNS.items():
         a = np.ascontiguousarray(columns[k], dtype=t)
-        if k == "range" and len(a):
+        if k == "range" and rows:
             a = np.diff(a, prepend=a.dtype.type(0))  # ascending: small deltas
-        parts.append(np.ascontiguousarray(a.view(np.uint8).reshape(-1, a.itemsize).T)
-                     .tobytes())
-    return compress(b"".join(parts), codec)
+        w = a.dtype.itemsize
+        # Byte planes written straight into the buffer, one strided copy per plane.
+        planes = out[at : at + rows * w].reshape(w, rows)
+        v = a.view(np.uint8).reshape(rows, w)
+        for i in range(w):
+            planes[i] = v[:, i]
+        at += rows * w
+    return compress(out, codec)
 
 
 def decode_table(obj: bytes, rows: int) -> dict[str, np.ndarray]:
@@ -284,13 +291,16 @@ def decode_table(obj: bytes, rows: int) -> dict[str, np.ndarray]:
         dt = np.dtype(t)
         planes = buf[at : at + rows * dt.itemsize].reshape(dt.itemsize, rows)
         at += rows * dt.itemsize
-        a = np.ascontiguousarray(planes.T).view(dt).reshape(rows)
+        a = np.empty(rows, dtype=dt)
+        v = a.view(np.uint8).reshape(rows, dt.itemsize)
+        for i in range(dt.itemsize):
+            v[:, i] = planes[i]
         if k == "range" and rows:
             total = np.cumsum(a, dtype=np.uint64)
             if int(total[-1]) > 0xFFFFFFFF:
                 raise ValueError("range ids overflow")
             a = total.astype(dt)
-        cols[k] = a.astype(dt.newbyteorder("="))
+        cols[k] = a.astype(dt.newbyteorder("="), copy=False)
     return cols
 
 
