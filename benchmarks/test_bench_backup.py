@@ -242,6 +242,34 @@ def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[tuple[float, float], Any
     return (time.perf_counter() - t, time.process_time() - c), out
 
 
+def zstd_levels(recs: Records, levels: tuple[int, ...] = (-5, -1, 1, 2, 3),
+                repeat: int = 5) -> list[tuple[int, float, float]]:
+    """``(level, compressed/raw, MB/s)`` of zstandard on one full-backup chunk payload of
+    ``recs`` (its first ~8192 records in key-hash order, as a backup writes them), best of
+    ``repeat``; decompression checked."""
+    import zstandard
+
+    from ringguard.backup.codec import encode_chunk
+    from ringguard.backup.snapshot import key_lengths, value_lengths
+    from ringguard.placement.hashing import key_hashes
+
+    order = np.argsort(key_hashes(recs.keys), kind="stable")[:8192]
+    part = recs.take(order)
+    payload = encode_chunk(np.array([0]), np.array([len(part)]), part, value_lengths(part),
+                           key_lengths(part))
+    out = []
+    for level in levels:
+        c = zstandard.ZstdCompressor(level=level)
+        best = float("inf")
+        for _ in range(repeat):
+            t = time.perf_counter()
+            z = c.compress(payload)
+            best = min(best, time.perf_counter() - t)
+        assert zstandard.ZstdDecompressor().decompress(z) == payload
+        out.append((level, len(z) / len(payload), len(payload) / best / 1e6))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Every backup figure in one process, round by round; prints a table."""
     ap = argparse.ArgumentParser(
@@ -251,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="rounds (default %(default)s)")
     ap.add_argument("--sqlite", action="store_true", help="also back up an SQLiteBackend node")
     ap.add_argument("--dir", default=None, help="work directory (default: a temporary one)")
+    ap.add_argument("--zstd-levels", action="store_true",
+                    help="also print zstandard ratio and speed by level on one chunk payload")
     args = ap.parse_args(argv)
     n = args.records
     load0 = os.getloadavg()
@@ -273,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python {platform.python_version()}, {platform.machine()}, "
               f"{os.cpu_count()} CPUs; filling the MemoryBackend took {t_fill:.2f} s "
               f"({mb / t_fill:.0f} MB/s, one write)")
+        if args.zstd_levels:
+            for level, ratio, mbps in zstd_levels(recs):
+                print(f"  zstd level {level:2d}: compressed/raw {ratio:.3f}, {mbps:5.0f} MB/s "
+                      "(one ~2 MB chunk payload, best of 5)")
         for label, node in nodes:
             rng = np.random.default_rng(SEED + 3)
             epochs = iter(range(500, 600))

@@ -17,6 +17,7 @@ import sys
 import textwrap
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,16 @@ from ringguard import (
 )
 from ringguard.backends import Backend, Records
 from ringguard.backends.base import DIGEST_BITS, record_digests
-from ringguard.backup.manifest import RANGE_COLUMNS, Manifest, canonical, empty_columns
+from ringguard.backup.manifest import (
+    RANGE_COLUMNS,
+    ChunkRef,
+    Manifest,
+    canonical,
+    decode_table,
+    empty_columns,
+    encode_table,
+    new_config,
+)
 from ringguard.placement.hashing import key_hashes
 
 N = 400 if PURE_PYTHON else 20_000
@@ -95,9 +105,42 @@ def rewrite_manifest(root: Path, sid: str, edit: Any) -> None:
     manifest_path(root, sid).write_bytes(canonical(doc))
 
 
+def get_table(doc: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The range table of a manifest document (format version 2 or 3), as arrays."""
+    t = doc["ranges"]
+    if doc["version"] == 2:
+        return {k: np.frombuffer(base64.b64decode(t[k]), dtype=d).copy()
+                for k, d in RANGE_COLUMNS.items()}
+    return {k: v.copy() for k, v in decode_table(base64.b64decode(t["table"]),
+                                                 t["rows"]).items()}
+
+
+def set_table(doc: dict[str, Any], cols: dict[str, np.ndarray]) -> None:
+    """Store ``cols`` as the range table of a manifest document, in its own version."""
+    if doc["version"] == 2:
+        doc["ranges"].update({k: base64.b64encode(np.ascontiguousarray(
+            cols[k], dtype=d).tobytes()).decode() for k, d in RANGE_COLUMNS.items()})
+    else:
+        doc["ranges"]["table"] = base64.b64encode(encode_table(cols, 1)).decode()
+
+
+def old_format(root: Path) -> Path:
+    """Create an empty repository of format version 2 (what ringguard wrote before the
+    compressed range table) at ``root``; the current code then keeps writing version 2."""
+    root.mkdir(parents=True)
+    (root / "config").write_bytes(new_config(uuid.uuid4().hex, None, version=2))
+    return root
+
+
 @pytest.fixture
 def repo_dir(tmp_path: Path) -> Path:
     return tmp_path / "repo"
+
+
+@pytest.fixture(params=[3, 2], ids=["format3", "format2"])
+def any_format_dir(request: Any, tmp_path: Path) -> Path:
+    """A repository directory: new (current format) or an existing version 2 one."""
+    return tmp_path / "repo" if request.param == 3 else old_format(tmp_path / "repo")
 
 
 # ---- round trips ------------------------------------------------------------------------
@@ -321,7 +364,8 @@ def test_unknown_format_versions_are_refused(repo_dir: Path) -> None:
     repo = BackupRepository(repo_dir, range_bits=BITS)
     sid = repo.backup(filled(300))
     rewrite_manifest(repo_dir, sid, lambda d: d.update(version=99))
-    with pytest.raises(BackupFormatError, match="version 99 is not supported.*reads version 2"):
+    with pytest.raises(BackupFormatError,
+                       match="version 99 is not supported.*reads versions 2, 3"):
         repo.manifest(sid)
     assert repo.verify().problems[0].kind == "manifest"
     cfg = json.loads((repo_dir / "config").read_bytes())
@@ -652,11 +696,13 @@ def test_arguments_are_checked(repo_dir: Path) -> None:
     assert ringguard.BackupRepository is BackupRepository
 
 
-def test_consistent_forgery_with_keys_of_another_range_is_detected(repo_dir: Path) -> None:
+def test_consistent_forgery_with_keys_of_another_range_is_detected(any_format_dir: Path
+                                                                   ) -> None:
     """Expected: a chunk whose digest, id, count and manifest all agree but whose keys
     belong to another range fails verify (every key is re-hashed in batch) and restore."""
     from ringguard.backup.codec import compress, decode_chunk, decompress, encode_chunk
 
+    repo_dir = any_format_dir
     repo = BackupRepository(repo_dir, range_bits=BITS)
     sid = repo.backup(filled(2000))
     m = repo.manifest(sid)
@@ -674,13 +720,12 @@ def test_consistent_forgery_with_keys_of_another_range_is_detected(repo_dir: Pat
     forged = int(record_digests(recs).sum(dtype=np.uint64))  # a consistent range digest
 
     def edit(doc: dict[str, Any]) -> None:
-        cols = {k: np.frombuffer(base64.b64decode(v), dtype=t).copy()
-                for k, v, t in ((k, doc["ranges"][k], t) for k, t in RANGE_COLUMNS.items())}
+        cols = get_table(doc)
         doc["records"] += len(recs) - int(cols["count"][0])
         cols["count"][0], cols["digest"][0], cols["raw"][0] = len(recs), forged, 1
         cols["chunk"][0] = len(doc["chunks"])
         doc["chunks"].append([digest, digest, len(payload)])
-        doc["ranges"].update({k: base64.b64encode(v.tobytes()).decode() for k, v in cols.items()})
+        set_table(doc, cols)
 
     rewrite_manifest(repo_dir, sid, edit)
     rep = repo.verify()
@@ -859,24 +904,25 @@ def test_redis_node_killed_and_restored(tmp_path: Path) -> None:
         proc.kill()
 
 
-def test_wrong_range_digest_in_manifest_is_reported_for_that_range(repo_dir: Path) -> None:
+def test_wrong_range_digest_in_manifest_is_reported_for_that_range(any_format_dir: Path
+                                                                   ) -> None:
     """Expected: a manifest (valid checksum) whose digest of one range is off by one is
     caught by verify, which recomputes every range's digest from the decoded records:
     exactly that range is reported (kind "range"); restore raises and writes nothing;
     allow_partial restores every other record."""
     src = filled()
-    repo = BackupRepository(repo_dir, range_bits=BITS)
+    repo = BackupRepository(any_format_dir, range_bits=BITS)
     sid = repo.backup(src)
     m = repo.manifest(sid)
     row = len(m.columns["range"]) // 2
     r, lost = int(m.columns["range"][row]), int(m.columns["count"][row])
 
     def edit(doc: dict[str, Any]) -> None:
-        d = np.frombuffer(base64.b64decode(doc["ranges"]["digest"]), dtype="<u8").copy()
-        d[row] += np.uint64(1)
-        doc["ranges"]["digest"] = base64.b64encode(d.tobytes()).decode()
+        cols = get_table(doc)
+        cols["digest"][row] += np.uint64(1)
+        set_table(doc, cols)
 
-    rewrite_manifest(repo_dir, sid, edit)
+    rewrite_manifest(any_format_dir, sid, edit)
     rep = repo.verify()
     assert [(p.kind, p.range, "digest" in p.detail) for p in rep.problems] == [("range", r, True)]
     t = MemoryBackend("t")
@@ -1035,13 +1081,16 @@ def test_backup_with_and_without_scan_ranges_is_identical(tmp_path: Path) -> Non
         np.testing.assert_array_equal(a.columns[k], b.columns[k])
 
 
-@pytest.mark.parametrize("node", ["db1", "\x00ringguard-column-digest\x00", "é-node"])
-def test_manifest_columns_spliced_in_are_the_canonical_encoding(node: str) -> None:
-    """Expected: dump_manifest writes the base64 range columns into the JSON text without
-    the encoder; the bytes equal canonical() of the whole document (checksum included),
-    also when a field happens to contain a placeholder (the direct encoding is used then).
-    Loading dumped manifests is covered by every backup/verify test above."""
-    from ringguard.backup.manifest import MANIFEST_FORMAT, MANIFEST_VERSION, dump_manifest
+@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("node", ["db1", "\x00ringguard-column-digest\x00",
+                                  "\x00ringguard-column-table\x00", "é-node"])
+def test_manifest_columns_spliced_in_are_the_canonical_encoding(node: str, version: int
+                                                                ) -> None:
+    """Expected: dump_manifest writes the base64 range columns (version 2) or compressed
+    table (version 3) into the JSON text without the encoder; the bytes equal canonical()
+    of the whole document (checksum included), also when a field happens to contain a
+    placeholder (the direct encoding is used then); loading gives the columns back."""
+    from ringguard.backup.manifest import MANIFEST_FORMAT, dump_manifest, load_manifest
 
     rng = np.random.default_rng(7)
     rows = 50
@@ -1052,23 +1101,27 @@ def test_manifest_columns_spliced_in_are_the_canonical_encoding(node: str) -> No
     cols["raw"][:] = rng.integers(1, 999, rows)
     cols["epoch"][:] = 3
     cols["seq"][:] = rng.integers(0, 10**6, rows)
-    sid = "s" + "0" * 63
+    sid = "5" + "0" * 31
     m = Manifest(id=sid, node=node, created=1.5, placement="{}", range_bits=10,
                  parent=None, watermark=(3, 9), fuzzy=False, records=int(cols["count"].sum()),
-                 chunks=(), columns=cols, digest_bits=DIGEST_BITS)
+                 chunks=(ChunkRef("a" * 64, "b" * 64, 10),), columns=cols,
+                 digest_bits=DIGEST_BITS)
     doc = {
-        "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "id": sid, "node": node,
+        "format": MANIFEST_FORMAT, "version": version, "id": sid, "node": node,
         "created": 1.5, "placement": "{}",
         "hash": {"function": m.hash_function, "seed": m.hash_seed, "range_bits": 10,
                  "digest_bits": DIGEST_BITS},
         "parent": None, "watermark": [3, 9], "fuzzy": False, "fuzzy_ranges": [],
-        "records": m.records, "chunks": [],
-        "ranges": {"rows": rows, **{k: base64.b64encode(np.ascontiguousarray(
-            cols[k], dtype=t).tobytes()).decode() for k, t in RANGE_COLUMNS.items()}},
+        "records": m.records, "chunks": [["a" * 64, "b" * 64, 10]],
+        "ranges": {"rows": rows},
     }
+    set_table(doc, cols)
     body = canonical(doc)
     doc["checksum"] = hashlib.sha256(body).hexdigest()
-    assert dump_manifest(m) == canonical(doc)
+    out = dump_manifest(m, version=version, codec=1)
+    assert out == canonical(doc)
+    back = load_manifest(out, sid)
+    assert all(np.array_equal(back.columns[k], cols[k]) for k in RANGE_COLUMNS)
 
 
 def test_backup_and_restore_report_progress(tmp_path: Path) -> None:
@@ -1116,3 +1169,170 @@ def test_backup_and_restore_report_progress(tmp_path: Path) -> None:
         repo.backup(src, progress=5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="progress: expected a callable"):
         repo.restore(sid, MemoryBackend("u"), progress="x")  # type: ignore[arg-type]
+
+
+def test_block_stats_greatest_version_equals_sorting() -> None:
+    """Expected: block_stats' greatest (epoch, seq) of each block (computed with two
+    reductions, no sort) equals max() of the (epoch, seq) tuples, ties of epoch included."""
+    from ringguard.backup.snapshot import block_stats
+
+    rng = np.random.default_rng(11)
+    for n in (1, 2, 50, 3000):
+        fine = np.sort(rng.integers(0, max(1, n // 4), n))
+        epochs = rng.integers(0, 4, n)  # few epochs: many ties, decided by seq
+        seqs = rng.integers(0, 2**62, n)
+        recs = Records.build([b"k%d" % i for i in range(n)], [b"v"] * n, epochs, seqs)
+        st = block_stats(fine, recs)
+        want: dict[int, tuple[int, int]] = {}
+        for f, e, s in zip(fine.tolist(), epochs.tolist(), seqs.tolist(), strict=True):
+            want[f] = max(want.get(f, (-1, -1)), (e, s))
+        assert st.ranges.tolist() == sorted(want)
+        assert list(zip(st.epochs.tolist(), st.seqs.tolist(), strict=True)) == [
+            want[f] for f in sorted(want)]
+        rd = record_digests(recs)
+        assert st.counts.sum() == n and st.digests.tolist() == [
+            int(rd[fine == f].sum(dtype=np.uint64)) for f in sorted(want)]
+
+
+def test_default_range_bits_follow_the_node_size(repo_dir: Path) -> None:
+    """Expected: with range_bits=None a full backup groups ranges so a chunk holds about
+    group_records records (one chunk per non-empty group of the chosen bits); a node that
+    grew a little keeps the previous grouping, so unchanged groups deduplicate; an
+    incremental backup extends a parent of any grouping; an explicit range_bits is kept."""
+    src = filled()
+    repo = BackupRepository(repo_dir)
+    assert repo.range_bits is None
+    repo.group_records = max(1, N // 50)  # ~50 records a chunk on the pure-Python core
+    want_bits = ((N - 1) // repo.group_records).bit_length()  # N / 2**bits <= group_records
+    s1 = repo.backup(src)
+    m1 = repo.manifest(s1)
+    groups = set((digest_ranges(list(dump(src))) >> (DIGEST_BITS - want_bits)).tolist())
+    assert m1.range_bits == want_bits and len(m1.chunks) == len(groups)
+    assert repo.last_backup[0].chunks_written == len(groups)
+    assert max(int(c) for c in np.bincount(m1.columns["chunk"].astype(np.int64),
+                                           weights=m1.columns["count"])) \
+        <= 2 * repo.group_records  # a group never holds many more than the target
+    # Grow the node by a quarter: the new choice is within one bit, so the old one stays,
+    # and every group the new keys avoided is the same chunk again.
+    extra = [f"more:{i:07d}".encode() for i in range(N // 4)]
+    src.write(Records.build(extra, [b"e"] * len(extra), 2, np.arange(1, len(extra) + 1)))
+    s2 = repo.backup(src, full=True)
+    m2 = repo.manifest(s2)
+    touched = set((digest_ranges(extra) >> (DIGEST_BITS - want_bits)).tolist())
+    assert m2.range_bits == want_bits
+    assert repo.last_backup[0].chunks_written == len(touched)
+    assert repo.last_backup[0].chunks_reused == len(groups - touched)
+    target = MemoryBackend("t")
+    repo.restore(s2, target)
+    assert dump(target) == dump(src)
+    # An incremental backup by a repository with another grouping extends the parent.
+    src.write(Records.build([b"key:0000003"], [b"changed"], 3, [1]))
+    other = want_bits + 2
+    explicit = BackupRepository(repo_dir, range_bits=other)
+    s3 = explicit.backup(src)
+    assert explicit.last_backup[0].parent is None  # explicit bits: only a same-bits parent
+    assert explicit.manifest(s3).range_bits == other
+    src.write(Records.build([b"key:0000004"], [b"changed"], 4, [1]))
+    s4 = repo.backup(src)
+    assert repo.last_backup[0].parent == s3 and repo.last_backup[0].ranges_read == 1
+    assert repo.manifest(s4).range_bits == other  # inherited with the parent's chunks
+    assert repo.verify().ok
+    with pytest.raises(ValueError, match="range_bits"):
+        BackupRepository(repo_dir, range_bits=-1)
+
+
+def test_old_format_repository_is_still_backed_up_verified_and_restored(tmp_path: Path) -> None:
+    """Expected: a repository of format version 2 (base64 range columns) is opened, backed
+    up (full and incremental) in version 2 by the current code, verifies and restores
+    exactly; a new repository is version 3 (one compressed range table) and its manifests
+    are smaller for the same snapshot."""
+    src = filled()
+    old = BackupRepository(old_format(tmp_path / "old"), range_bits=BITS)
+    new = BackupRepository(tmp_path / "new", range_bits=BITS)
+    assert (old.format_version, new.format_version) == (2, 3)
+    s_old, s_new = old.backup(src), new.backup(src)
+    src.write(Records.build([b"key:0000003", b"brand-new"], [b"x", b"y"], 2, [1, 2]))
+    s_old2 = old.backup(src)
+    assert old.last_backup[0].parent == s_old and old.last_backup[0].ranges_read == 2
+    docs = {}
+    for root, sid in ((tmp_path / "old", s_old2), (tmp_path / "new", s_new)):
+        docs[root.name] = json.loads(manifest_path(root, sid).read_bytes())
+    assert docs["old"]["version"] == 2 and set(docs["old"]["ranges"]) == {*RANGE_COLUMNS, "rows"}
+    assert docs["new"]["version"] == 3 and set(docs["new"]["ranges"]) == {"rows", "table"}
+    assert json.loads((tmp_path / "old" / "config").read_bytes())["version"] == 2
+    assert json.loads((tmp_path / "new" / "config").read_bytes())["version"] == 3
+    assert manifest_path(tmp_path / "new", s_new).stat().st_size < manifest_path(
+        tmp_path / "old", s_old).stat().st_size
+    for a, b in zip(old.manifest(s_old).ranges, new.manifest(s_new).ranges, strict=True):
+        assert (a.range, a.count, a.digest, a.raw) == (b.range, b.count, b.digest, b.raw)
+    assert old.verify().ok and new.verify().ok
+    target = MemoryBackend("t")
+    assert old.restore(s_old2, target).records == len(dump(src))
+    assert dump(target) == dump(src)
+
+
+@pytest.mark.parametrize("damage", ["not_base64", "garbage", "rows_more", "rows_fewer",
+                                    "truncated", "not_ascending"])
+def test_damaged_compressed_range_table_is_refused(repo_dir: Path, damage: str) -> None:
+    """Expected: a version 3 manifest with a valid checksum (a forgery) whose compressed
+    range table is not base64, not a compressed object, holds more or fewer rows than
+    "rows" says, is cut short, or decodes to range ids out of order is refused by name
+    (BackupCorrupted); verify reports the manifest; restore writes nothing."""
+    repo = BackupRepository(repo_dir, range_bits=BITS)
+    sid = repo.backup(filled(2000))
+
+    def edit(doc: dict[str, Any]) -> None:
+        t = doc["ranges"]
+        cols = get_table(doc)
+        if damage == "not_base64":
+            t["table"] = "!!" + t["table"]
+        elif damage == "garbage":
+            t["table"] = base64.b64encode(os.urandom(64)).decode()
+        elif damage in ("rows_more", "rows_fewer"):
+            keep = len(cols["range"]) + (1 if damage == "rows_more" else -1)
+            more = {k: np.resize(v, keep) for k, v in cols.items()}
+            t["table"] = base64.b64encode(encode_table(more, 2)).decode()
+        elif damage == "truncated":
+            t["table"] = base64.b64encode(base64.b64decode(t["table"])[:-9]).decode()
+        else:
+            cols["range"][[0, 1]] = cols["range"][[1, 0]]
+            set_table(doc, cols)
+
+    rewrite_manifest(repo_dir, sid, edit)
+    want = "ranges table is damaged \\(range ids overflow|range row 0" if damage == \
+        "not_ascending" else "ranges table"
+    with pytest.raises(BackupCorrupted, match=want):
+        repo.manifest(sid)
+    assert [p.kind for p in repo.verify().problems] == ["manifest"]
+    t = MemoryBackend("t")
+    with pytest.raises(BackupCorrupted):
+        repo.restore(sid, t)
+    assert t.count() == 0
+
+
+def test_local_store_flush_fsyncs_few_objects_and_syncfs_many(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Expected: flush() of a few objects fsyncs each file, its directory and the chunks
+    directory (and never syncfs, which waits for every writer on the filesystem); of more
+    than FSYNC_MAX_OBJECTS it makes one syncfs call where the platform has it."""
+    from ringguard.backup import store as store_mod
+
+    st = store_mod.LocalStore(str(tmp_path / "r"))
+    names = [f"chunks/{i:02x}/{i:064x}" for i in range(store_mod.FSYNC_MAX_OBJECTS + 1)]
+    for n in names:
+        st.put(n, b"x", sync=False)
+    synced: list[str] = []
+    syncfs: list[str] = []
+    monkeypatch.setattr(store_mod, "_fsync_path", synced.append)
+    def fake_syncfs(path: str) -> bool:
+        syncfs.append(path)
+        return True
+
+    monkeypatch.setattr(store_mod, "_syncfs", fake_syncfs)
+    few = names[:2]
+    st.flush(few)
+    want = {st._path(n) for n in few} | {os.path.dirname(st._path(n)) for n in few}
+    assert set(synced) == want | {str(tmp_path / "r" / "chunks")} and not syncfs
+    synced.clear()
+    st.flush(names)
+    assert syncfs == [st.root] and not synced

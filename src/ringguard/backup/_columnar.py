@@ -10,8 +10,7 @@ without a Python object per record. It equals
 
 Records of one key length and one value length (the usual case: fixed-size keys and
 values) are laid out as rows of a 2-D array, filled with three slice copies; records of
-mixed lengths are grouped by ``(key length, value length)`` when there are few groups and
-gathered byte by byte otherwise.
+mixed lengths are interleaved with three masked copies (a byte of mask per byte of data).
 """
 
 from __future__ import annotations
@@ -28,8 +27,6 @@ __all__ = ["Columns", "decode_columns"]
 
 _HEADER = np.dtype([("epoch", "<u8"), ("seq", "<u8"), ("tomb", "u1"), ("klen", "<u4")])
 _W = _HEADER.itemsize  # 21
-#: Above this many distinct (key length, value length) pairs per record, gather bytes.
-_MAX_GROUPS = 32
 
 
 @dataclass(frozen=True)
@@ -71,15 +68,8 @@ class Columns:
         pair = kl * (MAX_VALUE_BYTES + 1) + vl
         first = int(pair[0])
         if (pair == first).all():
-            return self._fixed(np.arange(n, dtype=np.int64), int(kl[0]), int(vl[0]))
-        uniq, inv = np.unique(pair, return_inverse=True)
-        if len(uniq) > _MAX_GROUPS:
-            return self._gathered()
-        out = np.empty(n, dtype=np.uint64)
-        for g in range(len(uniq)):
-            idx = np.flatnonzero(inv == g)
-            out[idx] = self._fixed(idx, int(kl[idx[0]]), int(vl[idx[0]]))
-        return out
+            return self._fixed(int(kl[0]), int(vl[0]))
+        return self._interleaved()
 
     def _headers(self, idx: np.ndarray) -> np.ndarray:
         hdr = np.empty(len(idx), dtype=_HEADER)
@@ -89,50 +79,38 @@ class Columns:
         hdr["klen"] = self.klens[idx]
         return hdr
 
-    def _fixed(self, idx: np.ndarray, kl: int, vl: int) -> np.ndarray:
-        """Digests of the records ``idx``, all with key length ``kl``, value length ``vl``."""
-        m = len(idx)
+    def _fixed(self, kl: int, vl: int) -> np.ndarray:
+        """Digests of every record, all with key length ``kl`` and value length ``vl``."""
+        m = len(self)
         w = _W + kl + vl
         rows = np.empty((m, w), dtype=np.uint8)
-        rows[:, :_W] = self._headers(idx).view(np.uint8).reshape(m, _W)
-        contiguous = m == 1 or bool((np.diff(idx) == 1).all())
+        rows[:, :_W] = self._headers(np.arange(m, dtype=np.int64)).view(np.uint8).reshape(m, _W)
         for lo_col, ln, off in ((_W, kl, self.koff), (_W + kl, vl, self.voff)):
-            if not ln:
-                continue
-            if contiguous:
-                a = int(off[idx[0]])
+            if ln:
+                a = int(off[0])
                 rows[:, lo_col : lo_col + ln] = self.data[a : a + m * ln].reshape(m, ln)
-            else:
-                src = off[idx][:, None] + np.arange(ln, dtype=np.int64)
-                rows[:, lo_col : lo_col + ln] = self.data[src]
         offsets = np.arange(m + 1, dtype=np.int64) * w
         return key_hashes_buffer(rows.reshape(-1), offsets)
 
-    def _gathered(self) -> np.ndarray:
-        """Digests of records of many different lengths: one gather of every byte."""
+    def _interleaved(self) -> np.ndarray:
+        """Digests of records of different lengths: header, key and value of each record
+        interleaved into one buffer with three masked copies (one byte of mask per byte,
+        no index array per byte), then one batch hash call."""
         n = len(self)
         hdr = self._headers(np.arange(n, dtype=np.int64)).view(np.uint8)
-        src = np.concatenate((self.data, hdr))
-        hbase = len(self.data)
         vl = np.maximum(self.vlens, 0)
-        # Segments in output order: header i, key i, value i.
-        seg_len = np.empty(3 * n, dtype=np.int64)
+        seg_len = np.empty(3 * n, dtype=np.int64)  # in output order: header i, key i, value i
         seg_len[0::3] = _W
         seg_len[1::3] = self.klens
         seg_len[2::3] = vl
-        seg_src = np.empty(3 * n, dtype=np.int64)
-        seg_src[0::3] = hbase + _W * np.arange(n, dtype=np.int64)
-        seg_src[1::3] = self.koff[:-1]
-        seg_src[2::3] = self.voff[:-1]
-        seg_dst = np.zeros(3 * n, dtype=np.int64)
-        np.cumsum(seg_len[:-1], out=seg_dst[1:])
-        total = int(seg_dst[-1] + seg_len[-1])
-        gather = np.repeat(seg_src - seg_dst, seg_len)
-        gather += np.arange(total, dtype=np.int64)
-        buf = src[gather]
+        kind = np.repeat(np.tile(np.arange(3, dtype=np.uint8), n), seg_len)
+        buf = np.empty(len(kind), dtype=np.uint8)
+        buf[kind == 0] = hdr
+        buf[kind == 1] = self.data[int(self.koff[0]) : int(self.koff[-1])]
+        buf[kind == 2] = self.data[int(self.voff[0]) : int(self.voff[-1])]
         offsets = np.empty(n + 1, dtype=np.int64)
-        offsets[:-1] = seg_dst[0::3]
-        offsets[-1] = total
+        offsets[0] = 0
+        np.cumsum(_W + self.klens + vl, out=offsets[1:])
         return key_hashes_buffer(buf, offsets)
 
     def records(self, idx: np.ndarray | None = None, hashes: np.ndarray | None = None,

@@ -106,15 +106,17 @@ def encode_chunk(
     klens = (np.fromiter(map(len, records.keys), dtype="<u4", count=n) if klens is None
              else np.asarray(klens, dtype="<u4"))
     vals: list[Any] = records.values
+    vl = np.asarray(vlens, dtype="<i8")
     parts = [
         _PAY_HEAD.pack(_PAYLOAD_MAGIC, n, nb),
         table.tobytes(),
         klens.tobytes(),
-        np.asarray(vlens, dtype="<i8").tobytes(),
+        vl.tobytes(),
         np.asarray(records.epochs, dtype="<i8").tobytes(),
         np.asarray(records.seqs, dtype="<i8").tobytes(),
         b"".join(records.keys),
-        b"".join(vals) if None not in vals else b"".join([v for v in vals if v is not None]),
+        b"".join(vals) if n == 0 or vl.min() >= 0 else b"".join(
+            [v for v in vals if v is not None]),
     ]
     return b"".join(parts)
 
@@ -162,20 +164,23 @@ def decode_chunk(payload: bytes) -> tuple[np.ndarray, np.ndarray, Records]:
     return cols.ranges, cols.counts, cols.records()
 
 
-def compress(payload: bytes, codec: int, level: int | None = None) -> bytes:
-    """The stored object of ``payload`` (header + compressed body)."""
+def compress(payload: bytes | np.ndarray, codec: int, level: int | None = None) -> bytes:
+    """The stored object of ``payload`` (header + compressed body; a ``uint8`` array is
+    taken as its bytes, without a copy)."""
+    buf: bytes | memoryview = (np.ascontiguousarray(payload, dtype=np.uint8).data.cast("B")
+                               if isinstance(payload, np.ndarray) else payload)
     if codec == 2:
         zstd = _zstd()
         if zstd is None:
             raise ImportError("zstandard compression needs: pip install 'ringguard[backup]'")
-        body = _zstd_compressor(1 if level is None else level).compress(payload)
+        body = _zstd_compressor(1 if level is None else level).compress(buf)
     elif codec == 1:
-        body = zlib.compress(payload, 1 if level is None else level)
+        body = zlib.compress(buf, 1 if level is None else level)
     elif codec == 0:
-        body = payload
+        body = bytes(buf)
     else:
         raise ValueError(f"codec: unknown codec {codec}")
-    return _OBJ_HEAD.pack(_OBJECT_MAGIC, codec, len(payload)) + body
+    return _OBJ_HEAD.pack(_OBJECT_MAGIC, codec, len(buf)) + body
 
 
 def decompress(obj: bytes, expected: int | None = None) -> tuple[int, bytes]:

@@ -11,8 +11,9 @@ A snapshot cuts the key-hash space (XXH64 of the key, the backends' key hash) in
 ``2**digest_bits`` ranges and keeps, per non-empty range, its record count and digest
 exactly as the backend's :meth:`~ringguard.backends.base.Backend.range_digests` defines
 them, the chunk holding its records and their greatest version. A full backup streams the
-node in key-hash order and writes one chunk per ``2**range_bits``-th of the space
-(content-addressed: unchanged data gives the same chunk, stored once). An incremental
+node in key-hash order and writes one chunk per ``2**range_bits``-th of the space (chosen
+by the node's size: ~8192 records a chunk by default; content-addressed: unchanged data
+gives the same chunk, stored once). An incremental
 backup compares the node's range digests with its parent's and reads only the ranges that
 differ, packing them into a few new chunks; every other range names the parent's chunk,
 without a record being read. The manifest is written after every chunk and is the commit
@@ -238,6 +239,7 @@ class _Pass:
     """What one backup pass over a node produced."""
 
     digest_bits: int
+    range_bits: int
     chunks: list[ChunkRef] = field(default_factory=list)
     columns: dict[str, np.ndarray] = field(default_factory=empty_columns)
     records: int = 0
@@ -332,7 +334,11 @@ class BackupRepository:
         ``pip install 'ringguard[crypto]'``). Fixed when the repository is created.
     range_bits
         A full backup writes one chunk per ``2**range_bits``-th of the key-hash space
-        (records of unchanged parts give byte-identical chunks, stored once).
+        (records of unchanged parts give byte-identical chunks, stored once). ``None``
+        (default): chosen by each full backup from the node's record count, so that a
+        chunk holds about :attr:`group_records` records (1M records: ``range_bits=7``,
+        128 chunks of ~2 MB); it stays at the node's previous choice while that is
+        within one bit of the new one, so repeated full backups keep deduplicating.
     digest_bits
         Resolution of the per-range record counts and digests a snapshot keeps
         (``2**digest_bits`` ranges; default and upper limit: the backends'
@@ -374,7 +380,7 @@ class BackupRepository:
         copies: int = 1,
         password: str | bytes | None = None,
         *,
-        range_bits: int = 10,
+        range_bits: int | None = None,
         digest_bits: int | None = None,
         chunk_target_bytes: int = 4 << 20,
         codec: int | None = None,
@@ -391,11 +397,12 @@ class BackupRepository:
             )
         if len({os.fspath(u) for u in urls}) != len(urls):
             raise ValueError("url: the copies must be distinct locations")
-        if isinstance(range_bits, bool) or not isinstance(range_bits, int) or not (
-            0 <= range_bits <= MAX_RANGE_BITS
+        if range_bits is not None and (
+            isinstance(range_bits, bool) or not isinstance(range_bits, int)
+            or not 0 <= range_bits <= MAX_RANGE_BITS
         ):
-            raise ValueError(f"range_bits: expected an int in 0..{MAX_RANGE_BITS}")
-        if range_bits > DIGEST_BITS:
+            raise ValueError(f"range_bits: expected an int in 0..{MAX_RANGE_BITS} or None")
+        if range_bits is not None and range_bits > DIGEST_BITS:
             raise ValueError(
                 f"range_bits: {range_bits} is finer than the backends' range digests "
                 f"(DIGEST_BITS = {DIGEST_BITS}); a chunk group holds whole digest ranges")
@@ -404,13 +411,16 @@ class BackupRepository:
         if digest_bits is None:
             digest_bits = DIGEST_BITS
         if isinstance(digest_bits, bool) or not isinstance(digest_bits, int) or not (
-            range_bits <= digest_bits <= MAX_RANGE_BITS
+            (range_bits or 0) <= digest_bits <= MAX_RANGE_BITS
         ):
             raise ValueError(f"digest_bits: expected an int in range_bits..{MAX_RANGE_BITS}")
         if isinstance(chunk_target_bytes, bool) or not isinstance(chunk_target_bytes, int) \
                 or chunk_target_bytes < 1:
             raise ValueError("chunk_target_bytes: expected an int >= 1")
         self.range_bits = range_bits
+        #: With ``range_bits=None``: records per chunk a full backup aims at (about 2 MB
+        #: of ~200-byte records; fewer, larger files write faster, see benchmarks/README).
+        self.group_records = 8192
         self.digest_bits = digest_bits
         self.chunk_target_bytes = chunk_target_bytes
         #: An incremental backup reads across a gap of unchanged ranges holding at most
@@ -479,6 +489,8 @@ class BackupRepository:
                 s.put("config", raw)
         self.id: str = config["id"]
         self.encrypted = self._crypto is not None
+        #: The repository format (the config's version); new manifests are written in it.
+        self.format_version: int = config["version"]
 
     @property
     def urls(self) -> list[str]:
@@ -763,17 +775,18 @@ class BackupRepository:
                     parent = self.manifest(newest[1])
             base = parent if parent is not None and not full and self._can_extend(parent) \
                 else None
-            res = self._backup_pass(backend, base, known, fresh, lk, progress)
+            res = self._backup_pass(backend, base, known, fresh, lk, progress,
+                                    prev_bits=parent.range_bits if parent else None)
             sid = uuid.uuid4().hex
             m = Manifest(
                 id=sid, node=node, created=time.time(), placement=placement,
-                range_bits=self.range_bits, parent=parent.id if parent else None,
+                range_bits=res.range_bits, parent=parent.id if parent else None,
                 watermark=res.watermark, fuzzy=bool(res.fuzzy_ranges), records=res.records,
                 chunks=tuple(res.chunks), columns=res.columns, digest_bits=res.digest_bits,
                 fuzzy_ranges=tuple(res.fuzzy_ranges), hash_function=KEY_HASH,
                 hash_seed=KEY_HASH_SEED,
             )
-            doc = dump_manifest(m)
+            doc = dump_manifest(m, version=self.format_version, codec=self.codec)
             for s, names in zip(self._stores, fresh, strict=True):
                 s.flush(names)  # every chunk durable before the manifest names it
             lk.check()  # still registered: no prune can have swept what this one names
@@ -791,13 +804,24 @@ class BackupRepository:
     def _can_extend(self, parent: Manifest) -> bool:
         """An incremental backup reuses ``parent``'s rows only under the same hashing."""
         return (parent.hash_seed == KEY_HASH_SEED and parent.hash_function == KEY_HASH
-                and parent.range_bits == self.range_bits
+                and (self.range_bits is None or parent.range_bits == self.range_bits)
                 and parent.digest_bits == min(self.digest_bits, DIGEST_BITS))
+
+    def _group_bits(self, records: int, bits: int, prev: int | None) -> int:
+        """``range_bits`` of a full backup of a node holding ``records`` records at
+        digest resolution ``bits`` (``prev``: the node's previous snapshot's)."""
+        if self.range_bits is not None:
+            return self.range_bits
+        want = max(0, records - 1) // max(1, self.group_records)
+        g = min(bits, want.bit_length())  # smallest g with records / 2**g <= group_records
+        if prev is not None and prev <= bits and abs(prev - g) <= 1:
+            return prev  # same grouping as last time: unchanged groups deduplicate
+        return g
 
     def _backup_pass(
         self, backend: Backend, parent: Manifest | None, known: set[str],
         fresh: list[list[str]], lk: RepositoryLock,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Callable[[int, int], None] | None = None, prev_bits: int | None = None,
     ) -> _Pass:
         """Read the ranges that differ from ``parent`` (all of them without one), write
         their chunks, reuse the parent's rows for the rest; flag ranges that changed."""
@@ -822,8 +846,9 @@ class BackupRepository:
             remap[used] = np.arange(len(used))
             reused["chunk"] = remap[reused["chunk"]].astype("<u4")
             reused_chunks = [parent.chunks[int(k)] for k in used]
-        res = _Pass(digest_bits=bits)
         to_read = int(c0[read].sum(dtype=np.uint64))
+        res = _Pass(digest_bits=bits, range_bits=parent.range_bits if parent is not None
+                    else self._group_bits(to_read, bits, prev_bits))
         if progress is not None:
             progress(0, to_read)
 
@@ -836,7 +861,7 @@ class BackupRepository:
             lk.refresh()
             return cid
 
-        packer = ChunkPacker(bits, self.range_bits, self.chunk_target_bytes,
+        packer = ChunkPacker(bits, res.range_bits, self.chunk_target_bytes,
                              by_group=parent is None, write=write)
         packer.chunks.extend(reused_chunks)
         res.reused += len(reused_chunks)  # the parent's chunks this snapshot refers to again

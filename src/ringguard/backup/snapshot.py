@@ -30,8 +30,10 @@ def value_lengths(recs: Records) -> np.ndarray:
     """Length of each value, -1 for a tombstone (int64)."""
     vals: list[Any] = recs.values
     n = len(vals)
-    if None not in vals:  # the common case: one C-level pass, no Python loop
+    try:  # the common case (no tombstone): one C-level pass, no Python loop
         return np.fromiter(map(len, vals), dtype=np.int64, count=n)
+    except TypeError:  # len(None): there are tombstones
+        pass
     out = np.fromiter(map(len, [b"" if v is None else v for v in vals]), dtype=np.int64,
                       count=n)
     out[[i for i, v in enumerate(vals) if v is None]] = -1
@@ -81,11 +83,14 @@ def block_stats(fine: np.ndarray, recs: Records, digests: np.ndarray | None = No
     counts = np.diff(np.append(starts, n))
     rd = record_digests(recs) if digests is None else digests
     digests = np.add.reduceat(rd, starts).astype(np.uint64)
-    block = np.repeat(np.arange(len(starts)), counts)
-    order = np.lexsort((recs.seqs, recs.epochs, block))
-    last = order[starts + counts - 1]  # greatest (epoch, seq) of each block
-    return BlockStats(fine[starts].astype(np.int64), starts, counts, digests,
-                      np.asarray(recs.epochs)[last], np.asarray(recs.seqs)[last])
+    # The greatest (epoch, seq) of each block without sorting: the greatest epoch, then
+    # the greatest seq among the block's records of that epoch (versions are >= 0).
+    eps = np.asarray(recs.epochs, dtype=np.int64)
+    sqs = np.asarray(recs.seqs, dtype=np.int64)
+    top = np.maximum.reduceat(eps, starts)
+    at_top = eps == np.repeat(top, counts)
+    seq = np.maximum.reduceat(np.where(at_top, sqs, np.int64(-1)), starts)
+    return BlockStats(fine[starts].astype(np.int64), starts, counts, digests, top, seq)
 
 
 @dataclass

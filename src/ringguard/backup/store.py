@@ -68,6 +68,9 @@ class ObjectStore:
 
 
 _SYNCFS: Any = None
+#: :meth:`LocalStore.flush` fsyncs up to this many objects (and their directories) one by
+#: one; more with one ``syncfs`` where the platform has it.
+FSYNC_MAX_OBJECTS = 8
 
 
 def _syncfs(path: str) -> bool:
@@ -144,8 +147,10 @@ class LocalStore(ObjectStore):
         if not names:
             return
         # Linux: one syncfs(2) makes every file and rename on this filesystem durable, at
-        # the cost of a single journal commit instead of an fsync per chunk.
-        if _syncfs(self.root):
+        # the cost of a single journal commit instead of an fsync per chunk. It also waits
+        # for every other writer's dirty data on the filesystem, so a few objects (an
+        # incremental backup's) are made durable one by one instead.
+        if len(names) > FSYNC_MAX_OBJECTS and _syncfs(self.root):
             return
         dirs = set()
         for name in names:
