@@ -3,14 +3,11 @@
 A chunk payload (:mod:`ringguard.backup.codec`) already holds its records column by column:
 key lengths, value lengths, versions as arrays, keys and values back to back. The canonical
 record digest (:mod:`ringguard.backends.base`: XXH64 of ``epoch u64 | seq u64 | tombstone u8
-| key_len u32 | key | value``) is computed here from those buffers with NumPy and ONE batch
-call into the compiled core (:func:`~ringguard.placement.hashing.key_hashes_buffer`),
-without a Python object per record. It equals
-:func:`ringguard.backends.base.record_digests` of the decoded records (tests check both).
-
-Records of one key length and one value length (the usual case: fixed-size keys and
-values) are laid out as rows of a 2-D array, filled with three slice copies; records of
-mixed lengths are interleaved with three masked copies (a byte of mask per byte of data).
+| key_len u32 | key | value``) is computed from those buffers by ONE batch call into the
+compiled core (``record_digests_columns``, which checks every bound first), and the key
+hashes by another (:func:`~ringguard.placement.hashing.key_hashes_buffer`), without a
+Python object per record. The digests equal :func:`ringguard.backends.base.record_digests`
+of the decoded records (tests check both).
 """
 
 from __future__ import annotations
@@ -19,14 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._backend import core
 from ..backends.base import MAX_KEY_BYTES, MAX_VALUE_BYTES, Records
 from ..placement.hashing import key_hashes_buffer
 from .codec import payload_table
 
 __all__ = ["Columns", "decode_columns"]
 
-_HEADER = np.dtype([("epoch", "<u8"), ("seq", "<u8"), ("tomb", "u1"), ("klen", "<u4")])
-_W = _HEADER.itemsize  # 21
 
 
 @dataclass(frozen=True)
@@ -59,59 +55,21 @@ class Columns:
 
     def record_digests(self) -> np.ndarray:
         """The canonical digest of every record (uint64), as
-        :func:`ringguard.backends.base.record_digests` defines it."""
+        :func:`ringguard.backends.base.record_digests` defines it: one call into the
+        compiled core over the key and value columns (any mix of lengths)."""
         n = len(self)
-        if n == 0:
-            return np.empty(0, dtype=np.uint64)
-        vl = np.maximum(self.vlens, 0)
-        kl = self.klens
-        pair = kl * (MAX_VALUE_BYTES + 1) + vl
-        first = int(pair[0])
-        if (pair == first).all():
-            return self._fixed(int(kl[0]), int(vl[0]))
-        return self._interleaved()
-
-    def _headers(self, idx: np.ndarray) -> np.ndarray:
-        hdr = np.empty(len(idx), dtype=_HEADER)
-        hdr["epoch"] = self.epochs[idx]
-        hdr["seq"] = self.seqs[idx]
-        hdr["tomb"] = self.vlens[idx] < 0
-        hdr["klen"] = self.klens[idx]
-        return hdr
-
-    def _fixed(self, kl: int, vl: int) -> np.ndarray:
-        """Digests of every record, all with key length ``kl`` and value length ``vl``."""
-        m = len(self)
-        w = _W + kl + vl
-        rows = np.empty((m, w), dtype=np.uint8)
-        rows[:, :_W] = self._headers(np.arange(m, dtype=np.int64)).view(np.uint8).reshape(m, _W)
-        for lo_col, ln, off in ((_W, kl, self.koff), (_W + kl, vl, self.voff)):
-            if ln:
-                a = int(off[0])
-                rows[:, lo_col : lo_col + ln] = self.data[a : a + m * ln].reshape(m, ln)
-        offsets = np.arange(m + 1, dtype=np.int64) * w
-        return key_hashes_buffer(rows.reshape(-1), offsets)
-
-    def _interleaved(self) -> np.ndarray:
-        """Digests of records of different lengths: header, key and value of each record
-        interleaved into one buffer with three masked copies (one byte of mask per byte,
-        no index array per byte), then one batch hash call."""
-        n = len(self)
-        hdr = self._headers(np.arange(n, dtype=np.int64)).view(np.uint8)
-        vl = np.maximum(self.vlens, 0)
-        seg_len = np.empty(3 * n, dtype=np.int64)  # in output order: header i, key i, value i
-        seg_len[0::3] = _W
-        seg_len[1::3] = self.klens
-        seg_len[2::3] = vl
-        kind = np.repeat(np.tile(np.arange(3, dtype=np.uint8), n), seg_len)
-        buf = np.empty(len(kind), dtype=np.uint8)
-        buf[kind == 0] = hdr
-        buf[kind == 1] = self.data[int(self.koff[0]) : int(self.koff[-1])]
-        buf[kind == 2] = self.data[int(self.voff[0]) : int(self.voff[-1])]
-        offsets = np.empty(n + 1, dtype=np.int64)
-        offsets[0] = 0
-        np.cumsum(_W + self.klens + vl, out=offsets[1:])
-        return key_hashes_buffer(buf, offsets)
+        out = np.empty(n, dtype=np.uint64)
+        if n:
+            core.record_digests_columns(
+                self.data,
+                np.ascontiguousarray(self.koff, dtype=np.int64),
+                np.ascontiguousarray(self.voff, dtype=np.int64),
+                (self.vlens < 0).view(np.uint8),
+                np.ascontiguousarray(self.epochs, dtype=np.int64),
+                np.ascontiguousarray(self.seqs, dtype=np.int64),
+                out,
+            )
+        return out
 
     def records(self, idx: np.ndarray | None = None, hashes: np.ndarray | None = None,
                 digests: np.ndarray | None = None) -> Records:
