@@ -231,7 +231,20 @@ def check_range(lo: int, hi: int) -> tuple[int, int]:
 def check_intervals(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     """Validate key-hash intervals for a many-interval scan: each as :func:`check_range`,
     ascending and disjoint."""
-    ivs = [check_range(lo, hi) for lo, hi in intervals]
+    ivs = list(intervals)
+    # The common case, thousands of plain-int pairs from a backup, in one pass; anything
+    # else (numpy ints, a bad pair) goes through check_range for its conversion or error.
+    prev = 0
+    for pair in ivs:
+        if type(pair) is not tuple or len(pair) != 2:
+            break
+        lo, hi = pair
+        if type(lo) is not int or type(hi) is not int or not prev <= lo <= hi <= HASH_SPACE:
+            break
+        prev = hi
+    else:
+        return ivs
+    ivs = [check_range(lo, hi) for lo, hi in ivs]
     for i in range(1, len(ivs)):
         if ivs[i][0] < ivs[i - 1][1]:
             raise ValueError(
