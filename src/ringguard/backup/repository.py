@@ -424,7 +424,8 @@ class BackupRepository:
         self.digest_bits = digest_bits
         self.chunk_target_bytes = chunk_target_bytes
         #: An incremental backup reads across a gap of unchanged ranges holding at most
-        #: this many records rather than starting another scan_range call.
+        #: this many records rather than starting another scan_range call (backends with
+        #: ``scan_ranges`` get every interval in one call: no gap is read there).
         self.scan_gap_records = 16
         #: Records per ``scan_range`` batch: with one range group, what a backup holds.
         self.scan_batch_size = 10_000
@@ -912,8 +913,10 @@ class BackupRepository:
             if progress is not None:
                 progress(min(res.records_read, to_read), to_read)
 
-        runs = _runs(read, c0, self.scan_gap_records)
         many = getattr(backend, "scan_ranges", None)
+        # Reading across short gaps saves scan_range calls; scan_ranges takes every
+        # interval in one call, so there it would only read records to drop them.
+        runs = _runs(read, c0, 0 if many is not None else self.scan_gap_records)
         if many is not None and len(runs) > 1:
             # One call for every interval (an optional backend method; see
             # MemoryBackend.scan_ranges): no per-interval call cost.
