@@ -246,3 +246,17 @@ def test_driver_is_checked_and_named_in_errors(tmp_path: Path) -> None:
     for d in drivers:
         with pytest.raises(backends_base.BackendError, match="cannot open"):
             SQLiteBackend(junk, driver=d)
+
+
+def test_wal_autocheckpoint_is_applied_and_checked(tmp_path: Path, driver: str) -> None:
+    """Expected: the connection runs with the requested checkpoint interval (10,000 pages
+    by default); a negative, bool or non-int interval is a ValueError naming it."""
+    for name, kw, want in (("c.db", {}, 10_000), ("d.db", {"wal_autocheckpoint": 0}, 0)):
+        b = SQLiteBackend(tmp_path / name, driver=driver, **kw)
+        try:
+            assert b._conn().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == want
+        finally:
+            b.close()
+    for bad in (-1, True, 2.5):
+        with pytest.raises(ValueError, match="wal_autocheckpoint"):
+            SQLiteBackend(tmp_path / "e.db", wal_autocheckpoint=bad)  # type: ignore[arg-type]
