@@ -251,8 +251,9 @@ def test_driver_is_checked_and_named_in_errors(tmp_path: Path) -> None:
 def test_wal_autocheckpoint_is_applied_and_checked(tmp_path: Path, driver: str) -> None:
     """Expected: the connection runs with the requested checkpoint interval (10,000 pages
     by default); a negative, bool or non-int interval is a ValueError naming it."""
-    for name, kw, want in (("c.db", {}, 10_000), ("d.db", {"wal_autocheckpoint": 0}, 0)):
-        b = SQLiteBackend(tmp_path / name, driver=driver, **kw)
+    for name, pages, want in (("c.db", None, 10_000), ("d.db", 0, 0)):
+        b = (SQLiteBackend(tmp_path / name, driver=driver) if pages is None
+             else SQLiteBackend(tmp_path / name, driver=driver, wal_autocheckpoint=pages))
         try:
             assert b._conn().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == want
         finally:
