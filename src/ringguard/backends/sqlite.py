@@ -138,11 +138,19 @@ def _signed(h: int) -> int:
     return h - 2**63
 
 
+_COL0, _COL1, _COL2, _COL3 = (operator.itemgetter(i) for i in range(4))
+
+
 def _records(rows: list[Row]) -> Records:
-    """Records from fetched ``(key, value, epoch, seq, ...)`` rows, by one transposition
-    (BLOBs come back as bytes already)."""
-    k, v, e, s = list(zip(*rows, strict=True))[:4]
-    return Records(list(k), list(v), np.array(e, dtype=np.int64), np.array(s, dtype=np.int64))
+    """Records from fetched ``(key, value, epoch, seq, ...)`` rows, a column at a time in
+    C (BLOBs come back as bytes already)."""
+    n = len(rows)
+    return Records(
+        list(map(_COL0, rows)),
+        list(map(_COL1, rows)),
+        np.fromiter(map(_COL2, rows), dtype=np.int64, count=n),
+        np.fromiter(map(_COL3, rows), dtype=np.int64, count=n),
+    )
 
 
 def _buckets(hs: np.ndarray) -> np.ndarray:
@@ -676,10 +684,10 @@ class SQLiteBackend(Backend):
     def _scan(
         self, ivs: list[tuple[int, int]], batch_size: int
     ) -> Iterator[tuple[list[Row], list[int]]]:
-        """Rows ``(key, value, epoch, seq, hs)`` of the intervals ``ivs`` (ascending,
+        """Rows ``(key, value, epoch, seq)`` of the intervals ``ivs`` (ascending,
         disjoint), in (hs, key) order, in lists of at most ``batch_size``, each with the
         index in ``ivs`` of every row. The lock is never held across a ``yield``."""
-        cols = "key, value, epoch, seq, hs"
+        cols = "key, value, epoch, seq"
         q_first = (f"SELECT {cols} FROM records WHERE hs >= ? AND hs <= ? "
                    "ORDER BY hs, key LIMIT ?")
         q_next = (f"SELECT {cols} FROM records WHERE (hs, key) > (?, ?) AND hs <= ? "
@@ -712,7 +720,10 @@ class SQLiteBackend(Backend):
                         if len(rows) < batch_size:
                             j, last = j + 1, None
                         else:
-                            last = (rows[-1][4], rows[-1][0])
+                            # The last row's hash, recomputed (one key) rather than
+                            # fetched with every row.
+                            lk = rows[-1][0]
+                            last = (int(_signed_hashes([lk])[0]), lk)
                 except self._errors as exc:
                     raise BackendError(f"{self.path}: scan failed ({exc})") from exc
             while len(out) >= batch_size:
