@@ -40,7 +40,7 @@ noticed through ``PRAGMA data_version`` and the arrays are reloaded before they 
 
 Drivers: the file is reached through Python's ``sqlite3`` module (the default) or, with
 ``driver="apsw"``, through the apsw package, whose lower per-statement cost shows on the
-write path (row by row in ``executemany``): about 11 against 14-18 us of CPU per
+write path (row by row in ``executemany``): about 10 against 12-17 us of CPU per
 replicated record in ``benchmarks/test_bench_failover.py``. Both see the same schema.
 
 Writes apply last-writer-wins in one transaction per batch (``BEGIN IMMEDIATE``: no other
