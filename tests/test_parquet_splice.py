@@ -450,9 +450,14 @@ def test_a_failure_leaves_no_partial_output(tmp_path: Path) -> None:
     for passthrough in (True, False):  # both name the row of the file
         with pytest.raises(ValueError, match="in.parquet: row 250, column 'k': null key"):
             assign_file(Ring(NODES), src, dst, "k", passthrough=passthrough, batch_rows=64)
-        assert dst.read_bytes() == b"keep me" or not passthrough
-        dst.write_bytes(b"keep me")
+        assert dst.read_bytes() == b"keep me"  # both paths write a sibling, then rename
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "out.parquet"]
+    for out in ("out.csv", "out.ndjson", "out.arrow"):  # the re-encoding writers too
+        with pytest.raises(ValueError, match="row 250, column 'k': null key"):
+            assign_file(Ring(NODES), src, tmp_path / out, "k", batch_rows=64)
+        assert not (tmp_path / out).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "out.parquet"]
+    assert assign_file(Ring(NODES), src, tmp_path / "ok.csv", "x") == 300  # ints as keys
 
 
 def test_cost_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -623,6 +623,16 @@ def _shift(cc: Struct, md: Struct, by: int) -> None:
         f.value += by
 
 
+def sibling_tmp(target: str) -> str | None:
+    """Where to write an output that is renamed over ``target`` at the end, so a failure
+    half-way (a null key, a full disk) leaves no partial output and an existing
+    ``target`` as it was: a sibling file, or None when ``target`` exists and is not a
+    regular file (a FIFO, ``/dev/stdout``), which is written directly."""
+    if os.path.exists(target) and not os.path.isfile(target):
+        return None
+    return f"{target}.{os.getpid()}.ringguard-tmp"
+
+
 def splice_assign(
     plan: SplicePlan,
     src: str | os.PathLike[str],
@@ -669,10 +679,7 @@ def splice_assign(
     new_schema = pa.schema(fields)
     rows = 0
     target = os.fspath(dst)
-    # A sibling file renamed over dst at the end: a failure half-way (a null key, a full
-    # disk) leaves no partial output and an existing dst as it was.
-    tmp = (f"{target}.{os.getpid()}.ringguard-tmp"
-           if not os.path.exists(target) or os.path.isfile(target) else None)
+    tmp = sibling_tmp(target)
     fd, nodes = tempfile.mkstemp(suffix=".ringguard-nodes.parquet", dir=(
         os.path.dirname(os.path.abspath(target)) if tmp else None))
     os.close(fd)

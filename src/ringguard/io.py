@@ -256,8 +256,13 @@ def assign_file(
 
             return _parquet.splice_assign(plan, src, dst, key, compute, fields,
                                           batch_rows=batch_rows, progress=progress)
+    from ._parquet import sibling_tmp
+
+    target = os.fspath(dst)
+    tmp = sibling_tmp(target)  # renamed over dst once complete
     writer: _Writer | None = None
     rows = 0
+    done = False
     try:
         for batch in _batches(os.fspath(src), fin, batch_rows):
             if key not in batch.schema.names:
@@ -287,17 +292,24 @@ def assign_file(
                 codec: str | dict[str, str] | None = compression
                 if codec is None and fout == "parquet" and fin == "parquet":
                     codec = _mirrored(parquet_codecs(src), out.schema.names, key) or None
-                writer = _Writer(os.fspath(dst), fout, out.schema, compression=codec,
+                writer = _Writer(tmp or target, fout, out.schema, compression=codec,
                                  first=batch, plain=added)
             writer.write(out)
             rows += out.num_rows
             if progress is not None:
                 progress(rows)
+        if writer is None:  # an empty input
+            raise ValueError(f"{os.fspath(src)} holds no rows")
+        w, writer = writer, None
+        w.close()  # may fail (a full disk): then nothing is renamed
+        if tmp:
+            os.replace(tmp, target)
+        done = True
     finally:
         if writer is not None:
             writer.close()
-    if writer is None:  # an empty input: still write an empty output with the column
-        raise ValueError(f"{os.fspath(src)} holds no rows")
+        if not done and tmp and os.path.exists(tmp):
+            os.unlink(tmp)
     return rows
 
 
